@@ -1,0 +1,142 @@
+"""Score films with a TFLite model, its card and a backend."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from . import adapters
+from .backends import get_backend
+from .card import model_id, preprocess_spec, read_card
+from .errors import BackendUnavailable, ModelError
+from .films import Film, Source, read_film
+from .preprocess import to_tensor
+from .quality import check_film
+from .runtime import load_runtime
+
+DEFAULT_MODEL = "pneumo_mobilenet_int8.tflite"
+
+
+def shipped_models() -> list[Path]:
+    """The .tflite files installed with the package (models/), sorted by name."""
+    folder = resources.files("pneumo_edge.models")
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".tflite"))
+
+
+def default_model() -> Path:
+    path = Path(str(resources.files("pneumo_edge.models") / DEFAULT_MODEL))
+    if not path.exists():
+        raise ModelError(f"the default model {DEFAULT_MODEL} is not installed; name one with --model",
+                         code="no_model")
+    return path
+
+
+@dataclass
+class Options:
+    """How to load a model: the TFLite Raspberry Pi example's options, for this package."""
+
+    model: str | Path | None = None  # None: the shipped default
+    backend: str = "cpu"
+    threads: int | None = None
+    device: str | None = None  # Edge TPU device, e.g. "usb:0"
+    runtime: str | None = None  # force an interpreter runtime
+    fallback: str | None = None  # "cpu": use the CPU when the backend is unavailable
+    quality_gate: bool = True
+
+
+@dataclass
+class Prediction:
+    label: str
+    probability: float
+    threshold: float
+    model: str
+    timings_ms: dict = field(default_factory=dict)
+    cam: np.ndarray | None = None  # class activation map (h, w) for PNEUMONIA, if the model has one
+
+    def as_dict(self) -> dict:
+        return {"label": self.label, "probability": round(self.probability, 6),
+                "threshold": self.threshold, "model": self.model,
+                "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
+
+
+class Classifier:
+    """A loaded model: holds the interpreter, so one per process or thread."""
+
+    def __init__(self, options: Options | None = None):
+        self.options = options = options or Options()
+        started = time.perf_counter()
+        self.model_path = Path(options.model) if options.model else default_model()
+        if not self.model_path.exists():
+            raise ModelError(f"no model at {self.model_path}", code="no_model")
+        self.runtime = load_runtime(options.runtime)
+        self.backend = options.backend
+        self.interpreter, self.model_path = self._make_interpreter(options)
+        self.card = read_card(self.model_path)
+        self.spec = preprocess_spec(self.card)
+        self.labels = list(self.card["labels"])
+        self.threshold = float(self.card["threshold"])
+        self.id = model_id(self.card)
+        self.interpreter.allocate_tensors()
+        self.load_ms = (time.perf_counter() - started) * 1000
+
+    def _make_interpreter(self, options: Options):
+        backend = get_backend(options.backend)
+        model_path = self.model_path
+        if options.backend == "edgetpu" and not model_path.name.endswith("_edgetpu.tflite"):
+            compiled = model_path.with_name(model_path.stem + "_edgetpu.tflite")
+            model_path = compiled if compiled.exists() else model_path
+        config = (backend.Config(threads=options.threads) if options.backend == "cpu"
+                  else backend.Config(device=options.device))
+        try:
+            return backend.make_interpreter(model_path, config, self.runtime), model_path
+        except BackendUnavailable:
+            if options.fallback != "cpu" or options.backend == "cpu":
+                raise
+            self.backend = "cpu"
+            cpu = get_backend("cpu")
+            return cpu.make_interpreter(self.model_path, cpu.Config(threads=options.threads),
+                                        self.runtime), self.model_path
+
+    def describe(self) -> dict:
+        return {"model": self.id, "model_path": str(self.model_path), "backend": self.backend,
+                "runtime": self.runtime.name, "runtime_version": self.runtime.version,
+                "threshold": self.threshold, "labels": self.labels,
+                "intended_use": self.card.get("intended_use"), "limitations": self.card.get("limitations", []),
+                "name": self.card.get("name"), "variant": self.card.get("variant"),
+                "version": self.card.get("version")}
+
+    def invoke(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        adapters.set_input(self.interpreter, tensor)
+        self.interpreter.invoke()
+        return adapters.outputs_by_rank(self.interpreter)
+
+    def predict_film(self, film: Film) -> Prediction:
+        """Quality gate, preprocessing and one interpreter call on a decoded film."""
+        timings = {}
+        t0 = time.perf_counter()
+        if self.options.quality_gate:
+            check_film(film, self.spec.size)
+        tensor = to_tensor(film.image, self.spec)
+        t1 = time.perf_counter()
+        outputs = self.invoke(tensor)
+        t2 = time.perf_counter()
+        probability = float(outputs["probability"].reshape(-1)[0])
+        label = self.labels[1] if probability >= self.threshold else self.labels[0]
+        cam = outputs.get("cam")
+        timings.update(preprocess=(t1 - t0) * 1000, invoke=(t2 - t1) * 1000)
+        return Prediction(label, probability, self.threshold, self.id, timings,
+                          None if cam is None else cam.reshape(cam.shape[1], cam.shape[2]))
+
+    def predict(self, source: Source) -> Prediction:
+        """Read, check and score one film from a path or its bytes."""
+        t0 = time.perf_counter()
+        film = read_film(source, min_size=self.spec.size)
+        decode_ms = (time.perf_counter() - t0) * 1000
+        prediction = self.predict_film(film)
+        prediction.timings_ms = {"decode": decode_ms, **prediction.timings_ms,
+                                 "total": (time.perf_counter() - t0) * 1000}
+        return prediction

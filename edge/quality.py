@@ -1,0 +1,41 @@
+"""A quality gate: refuse, with a reason, a film unlikely to be a chest radiograph.
+
+What it catches: colour photographs (channels that differ; a grey film saved as
+RGB passes), blank or near-uniform images, images smaller than the model's input
+on their short side, and extreme aspect ratios (a strip, a screenshot of a form).
+What it cannot catch: a grey image that is not a chest film (a hand, a knee, a
+page of text), a lateral view, an adult film, a film photographed at a steep
+angle or under glare. Those are scored as if they were pediatric frontal films.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import FilmError
+from .films import Film
+
+MAX_COLOUR_SPREAD = 12.0  # mean channel difference (0..255); JPEG'd grey films stay below ~3
+MIN_CONTRAST = 8.0  # standard deviation of grey levels (0..255)
+MAX_ASPECT = 2.5  # long side / short side
+
+
+def check_film(film: Film, model_side: int) -> None:
+    """Raise :class:`FilmError` (code ``quality_*``) when the film fails the gate."""
+    width, height = film.original_size
+    if min(width, height) < model_side:
+        raise FilmError(f"too small: {width} x {height}, the short side is under the model's "
+                        f"{model_side} px input", code="quality_too_small")
+    aspect = max(width, height) / min(width, height)
+    if aspect > MAX_ASPECT:
+        raise FilmError(f"extreme aspect ratio {aspect:.1f}:1 ({width} x {height}); a chest film is "
+                        f"at most {MAX_ASPECT}:1", code="quality_aspect")
+    if film.colour_spread > MAX_COLOUR_SPREAD:
+        raise FilmError(f"looks like a colour photograph (channel difference {film.colour_spread:.1f} > "
+                        f"{MAX_COLOUR_SPREAD}); a radiograph is grey", code="quality_colour")
+    thumb = film.image.copy()
+    thumb.thumbnail((128, 128))
+    contrast = float(np.asarray(thumb, dtype=np.float32).std())
+    if contrast < MIN_CONTRAST:
+        raise FilmError(f"near-uniform or blank (grey-level spread {contrast:.1f} < {MIN_CONTRAST})",
+                        code="quality_blank")

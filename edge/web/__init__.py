@@ -1,0 +1,1 @@
+"""The clinic web page and its JSON API."""

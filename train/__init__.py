@@ -1,0 +1,1 @@
+"""Workstation training of pneumo-edge models (needs the [train] extra: TensorFlow)."""

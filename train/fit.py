@@ -1,0 +1,160 @@
+"""Training: decode once with the edge preprocessing, augment, fit, keep the best by val AUC."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..edge import metrics
+from ..edge.dataset import LABELS, count_table, list_films, split_by_patient
+from ..edge.preprocess import SCALINGS, PreprocessSpec
+from .films_in_memory import load_pixels
+
+DEFAULT_SIZE = {"shallow": 64, "mobilenet": 224}
+DEFAULT_LR = {"shallow": 1e-3, "mobilenet": 2e-3}
+
+
+def run_spec(args) -> PreprocessSpec:
+    channels = args.channels or (3 if args.weights == "imagenet" else 1)
+    scaling = "unit" if args.arch == "shallow" else "symmetric"
+    return PreprocessSpec(size=args.size or DEFAULT_SIZE[args.arch], channels=channels, scaling=scaling)
+
+
+def limit_per_class(films, limit, seed):
+    if not limit:
+        return films
+    rng = np.random.default_rng(seed)
+    kept = []
+    for label in range(len(LABELS)):
+        group = [f for f in films if f.label == label]
+        index = sorted(rng.permutation(len(group))[:limit])
+        kept += [group[i] for i in index]
+    return kept
+
+
+def augmenter(seed: int):
+    """Augmentation that suits radiographs: small rotations, shifts, zoom, brightness
+    and contrast; no flips (the heart is on the left, and vertical flips never occur)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomRotation(7 / 360, fill_mode="constant", seed=seed),
+        layers.RandomTranslation(0.06, 0.06, fill_mode="constant", seed=seed + 1),
+        layers.RandomZoom((-0.1, 0.1), fill_mode="constant", seed=seed + 2),
+        layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed + 3),
+        layers.RandomContrast(0.15, seed=seed + 4),
+    ], name="augment")
+
+
+def make_dataset(pixels, labels, spec: PreprocessSpec, batch: int, train: bool, seed: int):
+    """A tf.data pipeline; scaling repeats :func:`edge.preprocess.scale_pixels` exactly."""
+    import tensorflow as tf
+
+    multiplier, offset = SCALINGS[spec.scaling]
+    ds = tf.data.Dataset.from_tensor_slices((pixels[..., np.newaxis], labels))
+    if train:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
+    aug = augmenter(seed) if train else None
+
+    def prepare(x, y):
+        x = tf.cast(x, tf.float32)
+        if aug is not None:
+            x = tf.clip_by_value(aug(x, training=True), 0.0, 255.0)
+        x = x * multiplier + offset
+        if spec.channels == 3:
+            x = tf.repeat(x, 3, axis=-1)
+        return x, y
+
+    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def train(args) -> Path:
+    import keras
+    import tensorflow as tf
+
+    from .architectures import build
+    from .plots import plot_history
+
+    keras.utils.set_random_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = run_spec(args)
+
+    films = limit_per_class(list_films(args.data, args.split), args.limit, args.seed)
+    train_films, val_films = split_by_patient(films, args.val_fraction, args.seed)
+    print(count_table({"train": train_films, "val": val_films}), flush=True)
+
+    x_train, y_train, train_films, skipped_train = load_pixels(train_films, spec, args.workers)
+    x_val, y_val, val_films, skipped_val = load_pixels(val_films, spec, args.workers)
+    skipped = skipped_train + skipped_val
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+
+    counts = np.bincount(y_train.astype(int), minlength=2)
+    class_weight = {i: float(len(y_train) / (2 * max(c, 1))) for i, c in enumerate(counts)}
+    print(f"class weights: {class_weight}", flush=True)
+
+    model = build(args.arch, spec.size, spec.channels, args.alpha,
+                  None if args.weights == "none" else args.weights)
+    steps = int(np.ceil(len(y_train) / args.batch)) * args.epochs
+    lr = keras.optimizers.schedules.CosineDecay(args.lr or DEFAULT_LR[args.arch], steps, alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
+
+    train_ds = make_dataset(x_train, y_train, spec, args.batch, True, args.seed)
+    val_ds = make_dataset(x_val, y_val, spec, args.batch, False, args.seed)
+    best_path = out / "model.keras"
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_auc", mode="max", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=args.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.CSVLogger(out / "history.csv"),
+    ]
+    started = time.time()
+    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=class_weight,
+              callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+    train_seconds = time.time() - started
+
+    best = keras.models.load_model(best_path)
+    val_scores = best.predict(val_ds, verbose=0).reshape(-1)
+    threshold = metrics.threshold_for_sensitivity(y_val, val_scores, args.target_sensitivity)
+    val_metrics = metrics.summary(y_val, val_scores, threshold)
+    val_metrics["target_sensitivity"] = args.target_sensitivity
+
+    run = {
+        "arch": args.arch, "alpha": args.alpha if args.arch == "mobilenet" else None,
+        "weights": args.weights, "preprocess": spec.to_dict(), "labels": list(LABELS),
+        "threshold": threshold, "target_sensitivity": args.target_sensitivity,
+        "data": str(Path(args.data).resolve()), "split": args.split, "limit": args.limit,
+        "val_fraction": args.val_fraction, "seed": args.seed,
+        "counts": {"train": {LABELS[i]: int(c) for i, c in enumerate(np.bincount(y_train.astype(int), minlength=2))},
+                   "val": {LABELS[i]: int(c) for i, c in enumerate(np.bincount(y_val.astype(int), minlength=2))},
+                   "train_patients": len({f.patient for f in train_films}),
+                   "val_patients": len({f.patient for f in val_films})},
+        "skipped": [{"path": p, "reason": r} for p, r in skipped],
+        "epochs_run": len(model.history.epoch) if model.history else None,
+        "train_seconds": round(train_seconds, 1),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    (out / "val_metrics.json").write_text(json.dumps(val_metrics, indent=2) + "\n")
+    with open(out / "val_predictions.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "probability"])
+        for film, score in zip(val_films, val_scores):
+            writer.writerow([film.path, LABELS[film.label], f"{score:.6f}"])
+    plot_history(out / "history.csv", out)
+    at = val_metrics["at_threshold"]
+    print(f"validation: AUC {val_metrics['roc_auc']:.4f} (95% CI {val_metrics['roc_auc_ci95'][0]:.3f}-"
+          f"{val_metrics['roc_auc_ci95'][1]:.3f}); at threshold {threshold:.3f}: sensitivity "
+          f"{at['sensitivity']:.3f}, specificity {at['specificity']:.3f}, accuracy {at['accuracy']:.3f}")
+    print(f"run written to {out} in {train_seconds / 60:.1f} min", flush=True)
+    return out
