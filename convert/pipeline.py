@@ -1,0 +1,159 @@
+"""``pneumo convert``: a trained run to float32 / int8 (/ float16) TFLite files with cards,
+an Edge TPU build when the compiler is present, and a float-vs-int8 parity report."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import edge
+from ..edge import metrics
+from ..edge.card import write_card
+from ..edge.classifier import Classifier, Options
+from ..edge.dataset import LABELS, list_films, split_by_patient
+from ..edge.evaluation import score_labelled
+from ..edge.films import read_film
+from ..edge.preprocess import PreprocessSpec, to_tensor
+
+MIN_CALIBRATION = 300
+
+
+def load_run(model_or_run: Path) -> tuple[Path, dict]:
+    """The Keras model file and its run.json, from a run folder or the model file in one."""
+    model_or_run = Path(model_or_run)
+    run_dir = model_or_run if model_or_run.is_dir() else model_or_run.parent
+    model_path = run_dir / "model.keras" if model_or_run.is_dir() else model_or_run
+    if not model_path.exists():
+        raise FileNotFoundError(f"no trained model at {model_path}")
+    run_file = run_dir / "run.json"
+    if not run_file.exists():
+        raise FileNotFoundError(f"no run.json beside {model_path}: convert needs the run's preprocessing")
+    return model_path, json.loads(run_file.read_text())
+
+
+def run_split(run: dict, data: Path | None = None):
+    """The run's own train and validation films (the same patients, by seed)."""
+    from ..train.fit import limit_per_class
+
+    films = limit_per_class(list_films(data or run["data"], run.get("split")), run.get("limit"), run["seed"])
+    return split_by_patient(films, run["val_fraction"], run["seed"])
+
+
+def calibration_films(films, count: int, seed: int):
+    """``count`` films drawn at random, half from each class where the class has enough."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in range(len(LABELS)):
+        group = [f for f in films if f.label == label]
+        take = min(len(group), count // len(LABELS))
+        chosen += [group[i] for i in sorted(rng.choice(len(group), take, replace=False))]
+    return chosen
+
+
+def representative_dataset(films, spec: PreprocessSpec):
+    tensors = [to_tensor(read_film(f.path, min_size=spec.size).image, spec) for f in films]
+
+    def generate():
+        for tensor in tensors:
+            yield [tensor[np.newaxis].astype(np.float32)]
+
+    return generate
+
+
+def base_card(run: dict, name: str, variant: str) -> dict:
+    import tensorflow as tf
+
+    return {
+        "name": name, "version": edge.__version__, "variant": variant, "arch": run["arch"],
+        "alpha": run.get("alpha"), "preprocess": run["preprocess"],
+        "input": {"size": run["preprocess"]["size"], "channels": run["preprocess"]["channels"],
+                  "dtype": "uint8" if variant.startswith("int8") else "float32",
+                  "scaling": run["preprocess"]["scaling"], "batch": 1},
+        "outputs": {"probability": "P(PNEUMONIA), sigmoid",
+                    **({"cam": "class activation map (logit contributions), 7 x 7"} if run["arch"] == "mobilenet"
+                       else {})},
+        "labels": run["labels"], "threshold": run["threshold"],
+        "target_sensitivity": run["target_sensitivity"],
+        "training": {"data": Path(run["data"]).name, "counts": run["counts"], "val_fraction": run["val_fraction"],
+                     "split_seed": run["seed"], "split": "by patient", "weights": run["weights"],
+                     "epochs_run": run.get("epochs_run")},
+        "versions": {"pneumo_edge": edge.__version__, "tensorflow": tf.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def finalise_card(path: Path, card: dict, val_films) -> tuple[np.ndarray, np.ndarray]:
+    """Score validation through the edge runtime; set this variant's own threshold there."""
+    write_card(path, card)
+    y, scores, errors = score_labelled(Classifier(Options(model=path, runtime="ai_edge_litert")), val_films)
+    threshold = metrics.threshold_for_sensitivity(y, scores, card["target_sensitivity"])
+    summary = metrics.summary(y, scores, threshold)
+    card.update(threshold=threshold, validation={
+        "n": summary["n"], "roc_auc": summary["roc_auc"], "roc_auc_ci95": summary["roc_auc_ci95"],
+        "ece": summary["ece"], "at_threshold": summary["at_threshold"], "unscored": len(errors)})
+    write_card(path, card)
+    return y, scores
+
+
+def parity(y, float_scores, int8_scores, float_threshold, int8_threshold) -> dict:
+    float_auc, int8_auc = metrics.roc_auc(y, float_scores), metrics.roc_auc(y, int8_scores)
+    return {"films": int(len(y)), "float32_auc": float_auc, "int8_auc": int8_auc,
+            "auc_drop": float_auc - int8_auc,
+            "decision_agreement": float(np.mean((float_scores >= float_threshold) == (int8_scores >= int8_threshold))),
+            "decision_agreement_at_0.5": float(np.mean((float_scores >= 0.5) == (int8_scores >= 0.5))),
+            "max_probability_difference": float(np.max(np.abs(float_scores - int8_scores))),
+            "mean_probability_difference": float(np.mean(np.abs(float_scores - int8_scores)))}
+
+
+def convert_run(model_or_run, calib: Path, out: Path, name: str | None = None, float16: bool = False,
+                calib_count: int = 400, edgetpu_version: int | None = None) -> dict:
+    import keras
+
+    from . import edgetpu, preflight
+    from .tflite import convert, inference_model
+
+    model_path, run = load_run(Path(model_or_run))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = name or f"pneumo_{run['arch']}"
+    spec = PreprocessSpec.from_dict(run["preprocess"])
+    train_films, val_films = run_split(run)
+    calib_source = list_films(calib)
+    val_paths = {f.path.resolve() for f in val_films}
+    calib_pool = [f for f in calib_source if f.path.resolve() not in val_paths]
+    calib = calibration_films(calib_pool, calib_count, run["seed"])
+    if len(calib) < MIN_CALIBRATION or len({f.label for f in calib}) < 2:
+        raise ValueError(f"calibration needs at least {MIN_CALIBRATION} films from both classes; "
+                         f"{len(calib)} found outside the validation split")
+    print(f"calibrating int8 on {len(calib)} films ({sum(f.label for f in calib)} pneumonia)", flush=True)
+
+    model = inference_model(keras.models.load_model(model_path), run["arch"])
+    variants = {"float32": convert(model, "float32"),
+                "int8": convert(model, "int8", representative_dataset(calib, spec))}
+    if float16:
+        variants["float16"] = convert(model, "float16")
+
+    report = {"name": name, "files": {}, "val_films": len(val_films)}
+    scores = {}
+    for variant, data in variants.items():
+        path = out / f"{name}_{variant}.tflite"
+        path.write_bytes(data)
+        y, scores[variant] = finalise_card(path, base_card(run, name, variant), val_films)
+        card = json.loads((out / f"{name}_{variant}.card.json").read_text())
+        report["files"][variant] = {"path": str(path), "bytes": len(data), "threshold": card["threshold"],
+                                    "val_auc": card["validation"]["roc_auc"]}
+        print(f"{path.name}: {len(data) / 1024:.0f} KiB, val AUC {card['validation']['roc_auc']:.4f}, "
+              f"threshold {card['threshold']:.4f}", flush=True)
+
+    int8_path = out / f"{name}_int8.tflite"
+    report["parity"] = parity(y, scores["float32"], scores["int8"], report["files"]["float32"]["threshold"],
+                              report["files"]["int8"]["threshold"])
+    report["edgetpu_preflight"] = preflight.check_model(int8_path).as_dict()
+    report["edgetpu_compile"] = edgetpu.compile_if_available(int8_path, out, edgetpu_version)
+    (out / f"{name}_convert_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
