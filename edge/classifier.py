@@ -56,6 +56,7 @@ class Prediction:
     model: str
     timings_ms: dict = field(default_factory=dict)
     cam: np.ndarray | None = None  # class activation map (h, w) for PNEUMONIA, if the model has one
+    film: Film | None = field(default=None, repr=False)  # the decoded film, for heatmap overlays
 
     def as_dict(self) -> dict:
         return {"label": self.label, "probability": round(self.probability, 6),
@@ -137,6 +138,7 @@ class Classifier:
         film = read_film(source, min_size=self.spec.size)
         decode_ms = (time.perf_counter() - t0) * 1000
         prediction = self.predict_film(film)
+        prediction.film = film
         prediction.timings_ms = {"decode": decode_ms, **prediction.timings_ms,
                                  "total": (time.perf_counter() - t0) * 1000}
         return prediction

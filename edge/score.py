@@ -1,9 +1,129 @@
-"""Placeholder while this subcommand is being written."""
+"""``pneumo score DIR --out results.csv``: score a folder of films, resumably, in parallel."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from .films import FILM_SUFFIXES
+from .options import add_model_arguments, options_from
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="DIR", help="folder of films, walked recursively")
+    parser.add_argument("--out", required=True, help="results file; rerunning with it scores only the films not in it")
+    parser.add_argument("--format", choices=["csv", "jsonl"], default=None,
+                        help="default: from --out's extension (.jsonl) else csv")
+    parser.add_argument("--workers", type=int, default=1, help="processes, each with its own interpreter")
+    parser.add_argument("--heatmap", metavar="DIR", default=None, help="write a heatmap overlay PNG per film here")
+    add_model_arguments(parser)
 
 
-def run(args):
-    raise NotImplementedError
+def walk(folder: Path, exclude: set[Path] = frozenset()) -> list[str]:
+    """Film paths under ``folder``, relative and sorted, for a stable order.
+
+    Files with a film extension are taken, and so are files with no extension
+    (digitisers often write DICOM without one); hidden files are not.
+    """
+    found = []
+    for path in folder.rglob("*"):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        if path.resolve() in exclude:
+            continue
+        if path.suffix.lower() in FILM_SUFFIXES or path.suffix == "":
+            found.append(path.relative_to(folder).as_posix())
+    return sorted(found)
+
+
+# One classifier per worker process, made by the pool's initializer.
+_worker: dict = {}
+
+
+def _init(options, folder: str, heatmap: str | None) -> None:
+    from .classifier import Classifier
+
+    _worker.update(classifier=Classifier(options), folder=Path(folder),
+                   heatmap=Path(heatmap) if heatmap else None)
+
+
+def score_one(relative: str) -> dict:
+    """The row for one film; every failure lands on the row, never in the caller."""
+    from .errors import PneumoError
+    from .heatmap import save_overlay
+
+    classifier = _worker["classifier"]
+    row = {"path": relative, "model": classifier.id, "threshold": classifier.threshold}
+    started = time.perf_counter()
+    try:
+        data = (_worker["folder"] / relative).read_bytes()
+        row["sha256"] = hashlib.sha256(data).hexdigest()
+        prediction = classifier.predict(data)
+        row.update(probability=f"{prediction.probability:.6f}", label=prediction.label)
+        if _worker["heatmap"] is not None and prediction.cam is not None:
+            name = relative.replace("/", "__")
+            row["heatmap"] = str(save_overlay(prediction.film.image, prediction.cam, _worker["heatmap"], name))
+    except PneumoError as exc:
+        row.update(error=str(exc), error_code=exc.code)
+    except OSError as exc:
+        row.update(error=f"cannot read the file: {exc.strerror or exc}", error_code="io_error")
+    except Exception as exc:  # a bug must cost one row, not the night's batch
+        row.update(error=f"internal error: {type(exc).__name__}: {exc}", error_code="internal")
+    row["ms"] = f"{(time.perf_counter() - started) * 1000:.1f}"
+    return row
+
+
+def run(args: argparse.Namespace) -> int:
+    from .results_file import ResultsFile
+    from .progress import Progress
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"pneumo score: no folder at {folder}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    fmt = args.format or ("jsonl" if out.suffix.lower() == ".jsonl" else "csv")
+    results = ResultsFile(out, fmt)
+    films = walk(folder, exclude={out.resolve()})
+    todo = [f for f in films if f not in results.done]
+    print(f"{len(films)} films under {folder}; {len(films) - len(todo)} already in {out}; scoring {len(todo)} "
+          f"with {args.workers} worker(s)", file=sys.stderr, flush=True)
+    options = options_from(args)
+    _init(options, str(folder), args.heatmap)  # fails fast, in this process, on a bad model or backend
+    print(f"model {_worker['classifier'].id} on {_worker['classifier'].backend} "
+          f"({_worker['classifier'].runtime.name} {_worker['classifier'].runtime.version})",
+          file=sys.stderr, flush=True)
+    started = time.monotonic()
+    progress = Progress(len(todo))
+    tally: Counter = Counter()
+    try:
+        for row in _rows(todo, args.workers, options, str(folder), args.heatmap):
+            results.write(row)
+            tally[row.get("error_code") and "error" or row["label"]] += 1
+            if row.get("error_code"):
+                tally[f"error:{row['error_code']}"] += 1
+            progress.update()
+    finally:
+        progress.close()
+        results.close()
+    elapsed = time.monotonic() - started
+    errors = {k[6:]: v for k, v in tally.items() if k.startswith("error:")}
+    print(f"scored {len(todo)} films in {elapsed:.1f} s ({len(todo) / max(elapsed, 1e-9):.1f} films/s): "
+          f"PNEUMONIA {tally['PNEUMONIA']}, NORMAL {tally['NORMAL']}, errors {tally['error']}"
+          + (f" ({', '.join(f'{k} {v}' for k, v in sorted(errors.items()))})" if errors else "")
+          + f"; results in {out}", file=sys.stderr)
+    return 0
+
+
+def _rows(todo: list[str], workers: int, options, folder: str, heatmap: str | None):
+    if workers <= 1 or len(todo) < 2:
+        yield from map(score_one, todo)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers, _init, (options, folder, heatmap)) as pool:
+        yield from pool.imap(score_one, todo, chunksize=4)

@@ -1,0 +1,28 @@
+"""Command-line options shared by the commands that load a model."""
+
+from __future__ import annotations
+
+import argparse
+
+from .backends import BACKENDS
+from .classifier import Options
+from .runtime import RUNTIME_ENV, RUNTIMES
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model and accelerator")
+    group.add_argument("--model", default=None, help="a .tflite model with its .card.json (default: the shipped int8 MobileNet)")
+    group.add_argument("--backend", choices=sorted(BACKENDS), default="cpu")
+    group.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    group.add_argument("--device", default=None, help="Edge TPU device, e.g. usb:0 or pci:0")
+    group.add_argument("--runtime", choices=RUNTIMES, default=None,
+                       help=f"force an interpreter runtime (also the {RUNTIME_ENV} environment variable)")
+    group.add_argument("--fallback", choices=["cpu"], default=None,
+                       help="use the CPU when the chosen backend is unavailable (otherwise it is an error)")
+    group.add_argument("--no-quality-gate", dest="quality_gate", action="store_false",
+                       help="score films that the quality gate would refuse")
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(model=args.model, backend=args.backend, threads=args.threads, device=args.device,
+                   runtime=args.runtime, fallback=args.fallback, quality_gate=args.quality_gate)

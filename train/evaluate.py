@@ -1,0 +1,92 @@
+"""Evaluation a clinician can read: metrics JSON, ROC, confusion matrix, reliability diagram."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..edge import metrics
+from ..edge.dataset import list_films
+
+
+def _films(args):
+    films = list_films(args.data, args.split)
+    if args.val_of:
+        from ..convert.pipeline import load_run, run_split
+
+        _, run = load_run(Path(args.val_of))
+        _, val = run_split(run, Path(args.data))
+        keep = {f.path.resolve() for f in val}
+        films = [f for f in films if f.path.resolve() in keep]
+    if not films:
+        raise SystemExit("no labelled films to evaluate")
+    return films
+
+
+def score_tflite(model: Path, films, runtime: str | None):
+    from ..edge.classifier import Classifier, Options
+    from ..edge.evaluation import score_labelled
+
+    classifier = Classifier(Options(model=model, runtime=runtime))
+    y, scores, errors = score_labelled(classifier, films)
+    return y, scores, errors, classifier.threshold, classifier.id
+
+
+def score_keras(model_or_run: Path, films):
+    import keras
+
+    from ..convert.pipeline import load_run
+    from ..edge.preprocess import PreprocessSpec, scale_pixels
+    from .films_in_memory import load_pixels
+
+    model_path, run = load_run(model_or_run)
+    spec = PreprocessSpec.from_dict(run["preprocess"])
+    pixels, y, _, skipped = load_pixels(films, spec)
+    model = keras.models.load_model(model_path)
+    scores = model.predict(scale_pixels(pixels, spec), batch_size=32, verbose=0).reshape(-1)
+    return y.astype(np.int64), scores.astype(np.float64), skipped, run["threshold"], str(model_path)
+
+
+def evaluate(args) -> dict:
+    from .plots import plot_confusion, plot_reliability, plot_roc
+
+    model = Path(args.model)
+    films = _films(args)
+    if model.suffix == ".tflite":
+        y, scores, errors, threshold, model_name = score_tflite(model, films, args.runtime)
+    else:
+        y, scores, errors, threshold, model_name = score_keras(model, films)
+    threshold = args.threshold if args.threshold is not None else threshold
+    result = {"model": model_name, "data": str(args.data), "split": args.split, "val_of": args.val_of,
+              **metrics.summary(y, scores, threshold, bootstrap=args.bootstrap),
+              "reliability": metrics.reliability(y, scores),
+              "unscored": [{"path": p, "error": e} for p, e in errors]}
+    out = Path(args.out) if args.out else (model.parent if model.is_file() else model) / f"eval_{model.stem}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot_roc(y, scores, threshold, out / "roc.png", title=f"ROC: {model.name}")
+    plot_confusion(y, scores, threshold, out / "confusion.png")
+    plot_reliability(y, scores, out / "reliability.png")
+    print(format_table(result))
+    for path, error in errors:
+        print(f"unscored {path}: {error}", file=sys.stderr)
+    print(f"metrics and plots in {out}")
+    return result
+
+
+def format_table(result: dict) -> str:
+    low, high = result["roc_auc_ci95"]
+    lines = [f"{result['n']} films ({result['positives']} pneumonia); ROC AUC {result['roc_auc']:.4f} "
+             f"(95% CI {low:.3f}-{high:.3f}); ECE {result['ece']:.3f}",
+             f"{'':<22}{'accuracy':>9}{'sens':>8}{'spec':>8}{'PPV':>8}{'NPV':>8}{'F1':>8}"]
+    for key in ("at_threshold", "at_0.5"):
+        m = result[key]
+        name = f"threshold {m['threshold']:.3f}"
+        lines.append(f"{name:<22}" + "".join(f"{m[k]:>8.3f} " for k in
+                                             ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")))
+    (tn, fp), (fn, tp) = result["at_threshold"]["confusion_matrix"]["rows_true_cols_predicted"]
+    lines.append(f"confusion at threshold: TP {tp}  FN {fn}  TN {tn}  FP {fp}")
+    return "\n".join(lines)
