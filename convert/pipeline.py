@@ -90,7 +90,7 @@ def base_card(run: dict, name: str, variant: str) -> dict:
 def finalise_card(path: Path, card: dict, val_films) -> tuple[np.ndarray, np.ndarray]:
     """Score validation through the edge runtime; set this variant's own threshold there."""
     write_card(path, card)
-    y, scores, errors = score_labelled(Classifier(Options(model=path, runtime="ai_edge_litert")), val_films)
+    y, scores, errors = score_labelled(Classifier(Options(model=path)), val_films)
     threshold = metrics.threshold_for_sensitivity(y, scores, card["target_sensitivity"])
     summary = metrics.summary(y, scores, threshold)
     card.update(threshold=threshold, validation={

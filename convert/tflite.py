@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Callable, Iterable
 
 import numpy as np
@@ -60,5 +62,6 @@ def convert(model, variant: str, representative: Callable[[], Iterable[list[np.n
         converter.inference_output_type = tf.uint8
     elif variant != "float32":
         raise ValueError(f"unknown variant {variant!r}")
-    return converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints every captured tensor
+        return converter.convert()
 

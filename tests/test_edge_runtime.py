@@ -1,0 +1,129 @@
+"""The device runtime: shipped default model, runtimes, backends, cards, and no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from pneumo_edge.edge.card import read_card
+from pneumo_edge.edge.classifier import Classifier, Options, default_model, shipped_models
+from pneumo_edge.edge.cli import main
+from pneumo_edge.edge.errors import BackendUnavailable, ModelError
+from pneumo_edge.edge.runtime import load_runtime
+
+
+def test_shipped_models_are_installed_with_cards():
+    names = {p.name for p in shipped_models()}
+    assert {"pneumo_mobilenet_int8.tflite", "pneumo_mobilenet_float32.tflite", "pneumo_shallow_int8.tflite"} <= names
+    assert default_model().name == "pneumo_mobilenet_int8.tflite"
+    assert default_model().stat().st_size < 1.5 * 1024 * 1024
+    for model in shipped_models():
+        card = read_card(model)  # verifies sha256
+        assert card["labels"] == ["NORMAL", "PNEUMONIA"] and 0 < card["threshold"] < 1
+
+
+def test_predict_in_a_fresh_process_never_loads_tensorflow(fullres_dir):
+    film = sorted(fullres_dir.glob("*.png"))[0]
+    code = ("import sys, json; from pneumo_edge.edge.cli import main; rc = main(['predict', '--json', %r]);"
+            "print(json.dumps({'rc': rc, 'tf': sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'keras', 'tf_keras'))}))" % str(film))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = result.stdout.strip().splitlines()
+    prediction, report = json.loads(lines[0]), json.loads(lines[-1])
+    assert report == {"rc": 0, "tf": []}
+    assert prediction["label"] in ("NORMAL", "PNEUMONIA") and prediction["model"].startswith("pneumo_mobilenet-int8@")
+
+
+def test_predict_cli_one_line_per_film_and_json(fullres_dir, train_dir, capsys, tmp_path):
+    films = [str(sorted(fullres_dir.glob("*.png"))[0]), str(train_dir / "NORMAL" / "IM-0115-0001.jpeg")]
+    assert main(["predict", *films, "--heatmap", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all(" p=" in line and "threshold" in line and " ms" in line for line in lines)
+    assert len(list(tmp_path.glob("*.heatmap.png"))) == 2
+    assert main(["predict", "--json", films[0]]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) >= {"label", "probability", "threshold", "model", "timings_ms"}
+
+
+def test_a_bad_film_is_an_error_line_and_a_nonzero_exit(tmp_path, capsys):
+    bad = tmp_path / "film.png"
+    bad.write_text("hello")
+    assert main(["predict", str(bad)]) == 1
+    assert "not_an_image" in capsys.readouterr().err
+
+
+def test_model_whose_sha256_does_not_match_its_card_is_refused(tmp_path):
+    model = tmp_path / "m.tflite"
+    shutil.copy(default_model(), model)
+    card = read_card(default_model())
+    card["sha256"] = "0" * 64
+    (tmp_path / "m.card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="does not match its card"):
+        Classifier(Options(model=model))
+    assert main(["predict", "--model", str(model), str(default_model())]) == 1
+
+
+def test_model_without_a_card_is_refused(tmp_path):
+    model = tmp_path / "m.tflite"
+    shutil.copy(default_model(), model)
+    with pytest.raises(ModelError, match="no model card"):
+        Classifier(Options(model=model))
+
+
+def test_missing_edgetpu_is_an_error_with_a_hint_unless_fallback(fullres_dir, capsys):
+    with pytest.raises(BackendUnavailable) as info:
+        Classifier(Options(backend="edgetpu"))
+    assert "libedgetpu" in str(info.value) and info.value.hint
+    classifier = Classifier(Options(backend="edgetpu", fallback="cpu"))
+    assert classifier.backend == "cpu"
+    assert classifier.predict(sorted(fullres_dir.glob("*.png"))[0]).label in ("NORMAL", "PNEUMONIA")
+    assert main(["predict", "--backend", "edgetpu", str(sorted(fullres_dir.glob("*.png"))[0])]) == 1
+    err = capsys.readouterr().err
+    assert "Edge TPU unavailable" in err and "hint" in err and "Traceback" not in err
+
+
+def test_runtime_can_be_forced_by_argument_and_environment(monkeypatch):
+    runtime = load_runtime()
+    assert runtime.name in ("ai_edge_litert", "tflite_runtime")
+    assert load_runtime(runtime.name).name == runtime.name
+    monkeypatch.setenv("PNEUMO_RUNTIME", runtime.name)
+    assert load_runtime().name == runtime.name
+    monkeypatch.setenv("PNEUMO_RUNTIME", "no_such_runtime")
+    with pytest.raises(BackendUnavailable, match="unknown interpreter runtime"):
+        load_runtime()
+
+
+def test_unavailable_runtime_is_a_clear_error():
+    other = "tflite_runtime" if load_runtime().name == "ai_edge_litert" else "ai_edge_litert"
+    try:
+        __import__(other)
+    except ImportError:
+        with pytest.raises(BackendUnavailable, match="not importable"):
+            load_runtime(other)
+    else:
+        pytest.skip(f"{other} is installed here")
+
+
+def test_workstation_command_without_its_extra_says_which_extra(tmp_path):
+    """In a process where TensorFlow cannot be imported, train says to install [train]."""
+    code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None;"
+            "from pneumo_edge.edge.cli import main;"
+            f"sys.exit(main(['train', '--data', {str(tmp_path)!r}, '--out', {str(tmp_path / 'o')!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert "pip install 'pneumo-edge[train]'" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_every_subcommand_has_help(capsys):
+    from pneumo_edge.edge.cli import COMMANDS
+
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: pneumo " + command in capsys.readouterr().out
