@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import time
 from collections import Counter
@@ -93,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(films)} films under {folder}; {len(films) - len(todo)} already in {out}; scoring {len(todo)} "
           f"with {args.workers} worker(s)", file=sys.stderr, flush=True)
     options = options_from(args)
+    if args.workers > 1 and options.threads is None:  # share the cores, do not oversubscribe them
+        options.threads = max(1, (os.cpu_count() or 1) // args.workers)
     _init(options, str(folder), args.heatmap)  # fails fast, in this process, on a bad model or backend
     print(f"model {_worker['classifier'].id} on {_worker['classifier'].backend} "
           f"({_worker['classifier'].runtime.name} {_worker['classifier'].runtime.version})",

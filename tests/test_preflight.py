@@ -18,9 +18,16 @@ import numpy as np
 import pytest
 
 from pneumo_edge.convert import edgetpu, edgetpu_ops
-from pneumo_edge.convert.preflight import ON_CHIP_BYTES, check_model
+from pneumo_edge.convert.preflight import ON_CHIP_BYTES, check_model, schema
 from pneumo_edge.edge.cli import main
-from pneumo_edge.edge.errors import ModelError
+from pneumo_edge.edge.errors import MissingExtra, ModelError
+
+try:
+    schema()
+    NO_SCHEMA = None
+except MissingExtra as missing:  # a device with only tflite_runtime (it ships no schema module)
+    NO_SCHEMA = str(missing)
+needs_schema = pytest.mark.skipif(NO_SCHEMA is not None, reason=f"no TFLite schema here: {NO_SCHEMA}")
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_INT8 = [REPO / "models" / name for name in ("pneumo_mobilenet_int8.tflite", "pneumo_shallow_int8.tflite")]
@@ -160,6 +167,7 @@ def shipped() -> Path:
     return present[0]
 
 
+@needs_schema
 @pytest.mark.parametrize("model", [p for p in SHIPPED_INT8 if p.exists()], ids=lambda p: p.name)
 def test_shipped_int8_models_pass(model):
     report = check_model(model)
@@ -173,6 +181,7 @@ def test_parameter_bytes_match_tensorflows_reader(model):
     assert check_model(model).parameter_bytes == _constant_bytes(model)
 
 
+@needs_schema
 def test_unreadable_files_are_clear_errors(tmp_path, shipped):
     text = tmp_path / "notes.tflite"
     text.write_text("not a model")
@@ -198,6 +207,14 @@ def test_cli_exit_codes(tiny, capsys):
     assert "no model at" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(NO_SCHEMA is None, reason="the TFLite schema is installed here")
+def test_without_a_schema_the_cli_says_what_to_install(shipped, capsys):
+    assert main(["check-edgetpu", str(shipped)]) == 1
+    err = capsys.readouterr().err
+    assert "pip install ai-edge-litert" in err and "Traceback" not in err
+
+
+@needs_schema
 def test_cli_reads_models_without_tensorflow(shipped):
     """The device install has no TensorFlow: the real entry point must not import it."""
     probe = ("import sys; from pneumo_edge.edge.cli import main; code = main(['check-edgetpu', sys.argv[1]]); "
