@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels", type=int, choices=[1, 3], default=None,
                         help="1 grey (default from scratch) or 3 (needed for ImageNet weights)")
     parser.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width multiplier")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default per arch)")
     parser.add_argument("--weights", default="none", help="none, imagenet (needs internet) or a weights file")
