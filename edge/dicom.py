@@ -1,0 +1,161 @@
+"""Reading DICOM films (the ``[dicom]`` extra: pydicom >= 3).
+
+A DICOM file stores raw detector values; what a radiologist sees comes from
+three steps, applied here in the standard's order: the modality LUT (or rescale
+slope and intercept), the VOI LUT (or window centre and width), and the
+photometric interpretation (MONOCHROME1 means a low value is white, so it is
+inverted). The result is the 8-bit grey film every other source produces.
+Only the first frame of a multi-frame file is read. Colour DICOM (RGB, YBR,
+palette) is converted to RGB and left to the quality gate.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from .errors import FilmError, MissingExtra, PneumoError
+from .films import MAX_PIXELS, Film, high_depth_to_grey, to_grey
+
+_PIXEL_ELEMENTS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def read_dicom(data: bytes) -> Film:
+    """Decode a DICOM file's bytes into a grey 8-bit :class:`Film`.
+
+    Raises :class:`MissingExtra` without pydicom, :class:`FilmError` otherwise
+    (codes ``dicom_no_pixels``, ``dicom_codec``, ``dicom_voi``, ``dicom_corrupt``,
+    ``truncated``, ``decompression_bomb``).
+    """
+    try:
+        import pydicom
+    except ImportError:
+        raise MissingExtra("reading DICOM needs pydicom: pip install 'pneumo-edge[dicom]'",
+                           code="dicom_unavailable") from None
+    # pydicom warns about every odd value it reads past; a film that decodes is
+    # fine, and one that does not gets a FilmError below. The one warning that
+    # matters, a file cut short, is kept to name the error.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            dataset = pydicom.dcmread(io.BytesIO(data))
+            truncated = any("End of file reached" in str(w.message) for w in caught)
+            return _film(dataset, truncated)
+        except PneumoError:
+            raise
+        except MemoryError:
+            raise FilmError("not enough memory to decode this DICOM film", code="out_of_memory") from None
+        except Exception as exc:  # pydicom converts values lazily: any access can raise
+            raise FilmError(f"malformed DICOM file: {_one_line(exc)}", code="dicom_corrupt") from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _decode_error(exc: Exception, syntax, decoder, truncated: bool) -> FilmError:
+    """The pixel decoders' many failures, sorted into codes a user can act on."""
+    text = _one_line(exc)
+    if truncated or "less than expected" in text:
+        return FilmError(f"the DICOM pixel data is cut short: {text}", code="truncated")
+    if "decompression bomb" in text:
+        return FilmError(f"refused as a decompression bomb: {text}", code="decompression_bomb")
+    if "does not support" in text:  # e.g. Pillow and 12-bit JPEG Extended
+        missing = "; ".join(decoder.missing_dependencies)
+        return FilmError(f"the installed decoder cannot read this {syntax.name} data: {text}"
+                         + (f"; install one of: {missing}" if missing else ""), code="dicom_codec")
+    return FilmError(f"cannot decode the {syntax.name} pixel data: {text}", code="dicom_corrupt")
+
+
+def _film(dataset, truncated: bool) -> Film:
+    from pydicom.pixels import get_decoder, pixel_array
+
+    if not any(name in dataset for name in _PIXEL_ELEMENTS):
+        if truncated:
+            raise FilmError("the DICOM file is cut short before its pixel data", code="truncated")
+        if "Rows" in dataset:
+            raise FilmError("the DICOM file describes an image but holds no Pixel Data element: "
+                            "it is damaged, or its pixels were stripped", code="dicom_no_pixels")
+        raise FilmError("the DICOM file holds no image (no Pixel Data element): a report, a "
+                        "structured document or a presentation state, not a film", code="dicom_no_pixels")
+    if "Rows" not in dataset or "Columns" not in dataset:
+        raise FilmError("the DICOM pixel data has no Rows or Columns", code="dicom_corrupt")
+    rows, columns = int(dataset.Rows), int(dataset.Columns)
+    if rows < 1 or columns < 1:
+        raise FilmError(f"the DICOM image has no pixels ({columns} x {rows})", code="dicom_corrupt")
+    if rows * columns > MAX_PIXELS:
+        raise FilmError(f"refused: {columns} x {rows} is over the {MAX_PIXELS:,}-pixel limit",
+                        code="decompression_bomb")
+    syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
+    if syntax is None:
+        raise FilmError("the DICOM file names no transfer syntax", code="dicom_corrupt")
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise FilmError(f"DICOM transfer syntax {syntax} ({syntax.name}) is not supported",
+                        code="dicom_codec") from None
+    if not decoder.is_available:
+        raise FilmError(f"no decoder installed for {syntax.name}; install one of: "
+                        + "; ".join(decoder.missing_dependencies), code="dicom_codec")
+    try:
+        pixels = pixel_array(dataset, index=0)  # the first frame only, even of a multi-frame file
+    except Exception as exc:
+        raise _decode_error(exc, syntax, decoder, truncated) from None
+    photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    original_mode = f"DICOM {photometric}"
+    if photometric == "PALETTE COLOR" or pixels.ndim == 3:
+        return _colour_film(pixels, dataset, photometric, original_mode)
+    grey = _grey(pixels, dataset)
+    if photometric == "MONOCHROME1":
+        grey = 255 - grey
+    return Film(Image.fromarray(grey, mode="L"), (columns, rows), original_mode, "DICOM")
+
+
+def _grey(pixels: np.ndarray, dataset) -> np.ndarray:
+    """Stored values -> modality LUT -> VOI LUT or window -> uint8 (MONOCHROME2 sense)."""
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    values = apply_modality_lut(pixels, dataset)
+    lut = dataset.get("VOILUTSequence")  # pydicom prefers it to a window when both are present
+    if lut or ("WindowCenter" in dataset and "WindowWidth" in dataset):
+        try:
+            if lut:
+                entries, first = int(lut[0].LUTDescriptor[0]) or 65536, int(lut[0].LUTDescriptor[1])
+                values = np.rint(values).astype(np.int32)  # a LUT is indexed by whole numbers
+                probe = np.arange(first, first + entries)  # every entry of the table
+            else:
+                probe = np.array([-1e12, 1e12])  # the window's floor and ceiling
+            shown = apply_voi_lut(values, dataset)
+            # The transform's output range: a window wider than the film must not
+            # be stretched to full contrast, as a min-max stretch would do.
+            bounds = apply_voi_lut(probe, dataset)
+        except Exception as exc:  # a malformed window or table, whichever way it is malformed
+            raise FilmError(f"the DICOM window or VOI LUT cannot be applied: {exc}", code="dicom_voi") from None
+        low, high = float(np.min(bounds)), float(np.max(bounds))
+        if not high > low:
+            raise FilmError(f"the DICOM window or VOI LUT maps every value to {low}", code="dicom_voi")
+        scaled = (np.asarray(shown, dtype=np.float64) - low) * (255.0 / (high - low))
+        return np.rint(np.clip(scaled, 0, 255)).astype(np.uint8)
+    stored_8_bit = int(dataset.get("BitsStored", 16) or 16) <= 8
+    if stored_8_bit and values.dtype == np.uint8:
+        return values  # already display values, as in an 8-bit PNG: no stretch
+    return np.asarray(high_depth_to_grey(values))
+
+
+def _colour_film(pixels: np.ndarray, dataset, photometric: str, original_mode: str) -> Film:
+    from pydicom.pixels import apply_color_lut
+
+    if photometric == "PALETTE COLOR":
+        pixels = apply_color_lut(pixels, dataset)
+    if pixels.ndim != 3 or pixels.shape[-1] != 3:
+        raise FilmError(f"unsupported DICOM colour layout {pixels.shape} ({photometric})", code="dicom_corrupt")
+    if pixels.dtype != np.uint8:
+        # palette LUT entries are 8 or 16 bits wide; RGB samples use Bits Stored
+        bits = 16 if photometric == "PALETTE COLOR" else int(dataset.BitsStored)
+        pixels = np.rint(pixels.astype(np.float64) * (255.0 / (2 ** bits - 1))).clip(0, 255).astype(np.uint8)
+    grey, spread = to_grey(Image.fromarray(pixels, mode="RGB"))
+    rows, columns = pixels.shape[:2]
+    return Film(grey, (columns, rows), original_mode, "DICOM", spread)

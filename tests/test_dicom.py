@@ -1,0 +1,265 @@
+"""DICOM films: modality LUT, VOI LUT or window, MONOCHROME1, frames, colour, codecs and bad files."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pneumo_edge.edge.classifier import Classifier
+from pneumo_edge.edge.errors import FilmError, MissingExtra
+from pneumo_edge.edge.films import read_film
+from pneumo_edge.edge.quality import check_film
+
+pydicom = pytest.importorskip("pydicom")
+from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
+from pydicom.encaps import encapsulate  # noqa: E402
+from pydicom.pixels import get_decoder  # noqa: E402
+from pydicom.uid import (  # noqa: E402
+    ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGLSLossless, SecondaryCaptureImageStorage, generate_uid,
+)
+
+
+def make_dicom(pixels: np.ndarray | None, syntax=ExplicitVRLittleEndian, encoded: bytes | None = None,
+               **elements) -> bytes:
+    """A DICOM file holding ``pixels`` (rows, cols[, 3]) or (frames, rows, cols), natively or as ``encoded``."""
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = syntax
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "CR"
+    if pixels is not None:
+        colour = pixels.ndim == 3 and pixels.shape[-1] == 3
+        frames = pixels.shape[0] if pixels.ndim == 3 and not colour else None
+        dataset.Rows, dataset.Columns = pixels.shape[-3:-1] if colour else pixels.shape[-2:]
+        dataset.SamplesPerPixel = 3 if colour else 1
+        dataset.PhotometricInterpretation = "RGB" if colour else "MONOCHROME2"
+        if colour:
+            dataset.PlanarConfiguration = 0
+        if frames:
+            dataset.NumberOfFrames = frames
+        dataset.BitsAllocated = dataset.BitsStored = pixels.dtype.itemsize * 8
+        dataset.HighBit = dataset.BitsStored - 1
+        dataset.PixelRepresentation = 0
+        dataset.PixelData = encapsulate([encoded]) if encoded else pixels.tobytes()
+    for name, value in elements.items():
+        setattr(dataset, name, value)
+    buffer = io.BytesIO()
+    private = not pydicom.uid.UID(syntax).is_transfer_syntax  # an unknown syntax: say how to write it
+    pydicom.dcmwrite(buffer, dataset, enforce_file_format=True,
+                     **({"implicit_vr": False, "little_endian": True} if private else {}))
+    return buffer.getvalue()
+
+
+def grey(source) -> np.ndarray:
+    return np.asarray(read_film(source).image).astype(int)
+
+
+@pytest.fixture(scope="module")
+def samples(fullres_dir):
+    return fullres_dir / "chest_cr_monochrome1.dcm", fullres_dir / "chest_cr_monochrome2.dcm"
+
+
+@pytest.fixture(scope="module")
+def stored(samples) -> np.ndarray:
+    """The sample's stored 8-bit pixels, as pydicom decodes its JPEG Baseline data."""
+    return pydicom.dcmread(samples[1]).pixel_array
+
+
+def test_jpeg_baseline_sample_decodes_to_its_stored_pixels(samples, stored):
+    film = read_film(samples[1])
+    assert (film.format, film.original_mode, film.original_size, film.image.mode) == (
+        "DICOM", "DICOM MONOCHROME2", (1024, 1024), "L")
+    assert np.array_equal(np.asarray(film.image), stored)  # 8 bits, no window: display values as stored
+    check_film(film, 224)
+
+
+def test_monochrome1_sample_is_shown_inverted(samples):
+    """The MONOCHROME1 sample holds the same pixel data, so read correctly it is the negative."""
+    film = read_film(samples[0])
+    assert film.original_mode == "DICOM MONOCHROME1"
+    assert np.array_equal(grey(samples[0]), 255 - grey(samples[1]))
+
+
+def test_a_true_monochrome1_film_comes_out_as_the_monochrome2_film(stored):
+    """A device that writes MONOCHROME1 stores 255 - x: after inversion, the same film."""
+    mono2 = make_dicom(stored)
+    mono1_native = make_dicom(255 - stored, PhotometricInterpretation="MONOCHROME1")
+    assert np.array_equal(grey(mono1_native), grey(mono2))
+    jpeg = io.BytesIO()
+    Image.fromarray(255 - stored).save(jpeg, format="JPEG", quality=95)
+    mono1_jpeg = make_dicom(255 - stored, syntax=JPEGBaseline8Bit, encoded=jpeg.getvalue(),
+                            PhotometricInterpretation="MONOCHROME1")
+    difference = np.abs(grey(mono1_jpeg) - grey(mono2))
+    assert difference.mean() < 1.5 and difference.max() < 40  # JPEG rounding only
+
+
+def test_rescale_then_window_follows_the_standard():
+    stored = np.tile(np.arange(0, 4096, 16, dtype=np.uint16), (64, 1))  # 12 bits, 0..4080
+    slope, intercept, centre, width = 2.0, -1024.0, 1500.0, 3001.0
+    data = make_dicom(stored, BitsStored=12, HighBit=11, RescaleSlope=slope, RescaleIntercept=intercept,
+                      WindowCenter=centre, WindowWidth=width)
+    value = stored * slope + intercept
+    # PS3.3 C.11.2.1.2.1, LINEAR: y = ((x - (c - 0.5)) / (w - 1) + 0.5), clipped to [0, 1], times 255
+    expected = np.clip((value - (centre - 0.5)) / (width - 1) + 0.5, 0, 1) * 255
+    assert np.abs(grey(data) - expected).max() <= 1
+
+
+def test_a_window_wider_than_the_film_is_not_stretched():
+    stored = np.tile(np.arange(1000, 1256, dtype=np.uint16), (64, 1))
+    data = make_dicom(stored, BitsStored=12, HighBit=11, WindowCenter=1128.0, WindowWidth=4000.0)
+    out = grey(data)
+    assert 0 < out.min() and out.max() < 255 and out.max() - out.min() < 20
+
+
+def test_voi_lut_sequence_is_applied():
+    stored = np.tile(np.arange(0, 1024, 4, dtype=np.uint16), (64, 1))  # 10 bits
+    lut = (np.sqrt(np.arange(1024) / 1023) * 4095).round().astype(np.uint16)  # a gamma curve, 12-bit output
+    item = Dataset()
+    item.add_new(0x00283002, "US", [1024, 0, 12])  # LUT Descriptor: entries, first value mapped, bits
+    item.add_new(0x00283006, "OW", lut.astype("<u2").tobytes())  # LUT Data
+    data = make_dicom(stored, BitsStored=10, HighBit=9, VOILUTSequence=[item])
+    expected = lut[stored] / 4095 * 255
+    assert np.abs(grey(data) - expected).max() <= 1
+
+
+def test_16_bit_without_window_is_stretched_min_to_max():
+    stored = np.tile(np.arange(20000, 20256, dtype=np.uint16), (64, 1))
+    out = grey(make_dicom(stored))
+    assert (out.min(), out.max()) == (0, 255)
+    assert np.array_equal(out[0], np.arange(256))
+
+
+def test_multi_frame_reads_the_first_frame(stored):
+    frames = np.stack([stored[:256, :256], 255 - stored[:256, :256], stored[256:512, :256]])
+    film = read_film(make_dicom(frames))
+    assert film.original_size == (256, 256)
+    assert np.array_equal(np.asarray(film.image), frames[0])
+
+
+def test_colour_dicom_is_converted_and_left_to_the_quality_gate(stored):
+    grey_rgb = np.repeat(stored[..., None], 3, axis=-1)
+    check_film(read_film(make_dicom(grey_rgb)), 224)
+    rng = np.random.default_rng(0)
+    photo = np.stack([stored, np.roll(stored, 300, axis=1), rng.integers(0, 256, stored.shape)], -1)
+    film = read_film(make_dicom(photo.astype(np.uint8)))
+    assert film.original_mode == "DICOM RGB"
+    with pytest.raises(FilmError) as error:
+        check_film(film, 224)
+    assert error.value.code == "quality_colour"
+
+
+def film_error(data: bytes) -> FilmError:
+    with pytest.raises(FilmError) as error:
+        read_film(data)
+    return error.value
+
+
+def test_no_pixel_data(stored):
+    error = film_error(make_dicom(None))
+    assert error.code == "dicom_no_pixels" and "Pixel Data" in str(error)
+
+
+def test_unsupported_transfer_syntax(stored):
+    error = film_error(make_dicom(stored, syntax="1.2.826.0.1.3680043.9.9999.1", encoded=b"\x00" * 64))
+    assert error.code == "dicom_codec" and "not supported" in str(error)
+
+
+def test_missing_decoder_names_what_to_install(stored):
+    if get_decoder(JPEGLSLossless).is_available:
+        pytest.skip("a JPEG-LS decoder is installed here")
+    error = film_error(make_dicom(stored, syntax=JPEGLSLossless, encoded=b"\xff\xd8" + b"\x00" * 64))
+    assert error.code == "dicom_codec" and "JPEG-LS" in str(error) and "pylibjpeg" in str(error)
+
+
+def test_truncated_files(samples, stored):
+    compressed = samples[1].read_bytes()
+    assert film_error(compressed[: len(compressed) // 2]).code == "truncated"
+    native = make_dicom(stored)
+    assert film_error(native[: len(native) - 5000]).code == "truncated"
+
+
+def test_corrupt_pixel_data_and_invalid_window(stored):
+    jpeg = io.BytesIO()
+    Image.fromarray(stored).save(jpeg, format="JPEG")
+    damaged = jpeg.getvalue()[:600] + bytes(len(jpeg.getvalue()) - 600)  # scan data zeroed
+    error = film_error(make_dicom(stored, syntax=JPEGBaseline8Bit, encoded=damaged))
+    assert error.code == "dicom_corrupt", str(error)
+    assert film_error(make_dicom(stored, WindowCenter=100.0, WindowWidth=0.0)).code == "dicom_voi"
+
+
+def test_image_too_large_is_refused_before_decoding():
+    error = film_error(make_dicom(np.zeros((4, 4), np.uint8), Rows=60000, Columns=60000))
+    assert error.code == "decompression_bomb"
+
+
+def test_without_pydicom_the_error_names_the_extra(samples, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # makes `import pydicom` fail
+    with pytest.raises(MissingExtra) as error:
+        read_film(samples[1])
+    assert error.value.code == "dicom_unavailable"
+    assert str(error.value) == "reading DICOM needs pydicom: pip install 'pneumo-edge[dicom]'"
+
+
+def test_a_dicom_film_scores_like_the_same_film_as_png(samples, tmp_path):
+    classifier = Classifier()
+    png = tmp_path / "film.png"
+    read_film(samples[1]).image.save(png)
+    from_dicom, from_png = classifier.predict(samples[1]), classifier.predict(png)
+    assert from_dicom.probability == from_png.probability and from_dicom.label == from_png.label
+
+
+# -- real files from other devices: the test files that ship inside pydicom -----------------------
+
+PYDICOM_FILES = __import__("pathlib").Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+def test_one_mr_film_in_five_encodings_reads_the_same():
+    """Native little- and big-endian, implicit VR, RLE and JPEG 2000 lossless of the same MR slice."""
+    films = [grey(PYDICOM_FILES / f"MR_small{suffix}.dcm")
+             for suffix in ("", "_bigendian", "_implicit", "_RLE", "_jp2klossless")]
+    assert all(np.array_equal(films[0], other) for other in films[1:])
+    dataset = pydicom.dcmread(PYDICOM_FILES / "MR_small.dcm")
+    centre, width = float(dataset.WindowCenter), float(dataset.WindowWidth)  # 600, 1600
+    expected = np.clip((dataset.pixel_array - (centre - 0.5)) / (width - 1) + 0.5, 0, 1) * 255
+    assert np.abs(films[0] - expected).max() <= 1
+
+
+def test_signed_ct_with_rescale():
+    film = read_film(PYDICOM_FILES / "CT_small.dcm")
+    dataset = pydicom.dcmread(PYDICOM_FILES / "CT_small.dcm")
+    assert dataset.PixelRepresentation == 1 and float(dataset.RescaleIntercept) != 0
+    assert film.original_mode == "DICOM MONOCHROME2" and film.original_size == (128, 128)
+    hounsfield = dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+    expected = (hounsfield - hounsfield.min()) / (hounsfield.max() - hounsfield.min()) * 255
+    assert np.abs(np.asarray(film.image).astype(int) - expected).max() <= 1
+
+
+def test_colour_doppler_ultrasound_is_refused_by_the_gate():
+    film = read_film(PYDICOM_FILES / "examples_rgb_color.dcm")
+    assert film.original_mode == "DICOM RGB"
+    with pytest.raises(FilmError) as error:
+        check_film(film, 224)
+    assert error.value.code == "quality_colour"
+
+
+@pytest.mark.parametrize("name, code", [
+    ("MR_truncated.dcm", "truncated"),
+    ("reportsi.dcm", "dicom_no_pixels"),
+    ("test-SR.dcm", "dicom_no_pixels"),
+])
+def test_real_files_that_are_not_films(name, code):
+    assert film_error((PYDICOM_FILES / name).read_bytes()).code == code
+
+
+def test_12_bit_jpeg_without_a_decoder_for_it():
+    if "pillow" != ",".join(get_decoder(pydicom.uid.JPEGExtended12Bit).available_plugins):
+        pytest.skip("a 12-bit JPEG decoder is installed here")
+    error = film_error((PYDICOM_FILES / "JPGExtended.dcm").read_bytes())
+    assert error.code == "dicom_codec" and "12-bit" in str(error) and "\n" not in str(error)

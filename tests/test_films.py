@@ -1,0 +1,312 @@
+"""Decoding films from every format and mode into one grey 8-bit image, and the errors for bad ones."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pneumo_edge.edge.errors import FilmError
+from pneumo_edge.edge.films import Film, read_film
+from pneumo_edge.edge.preprocess import PreprocessSpec, to_tensor
+from pneumo_edge.edge.quality import check_film
+
+SIDE = 224
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def film(fullres_dir) -> Image.Image:
+    """A real full-size grey film (mode L) that spans 0..255, so min-max stretching is the identity."""
+    for path in sorted(fullres_dir.glob("*.png")):
+        image = Image.open(path).convert("L")
+        low, high = image.getextrema()
+        if (low, high) == (0, 255):
+            return image
+    pytest.fail("no full-size film spans 0..255")
+
+
+@pytest.fixture(scope="module")
+def grey(film) -> np.ndarray:
+    return np.asarray(film)
+
+
+def grey_of(data: bytes, **kwargs) -> np.ndarray:
+    result = read_film(data, **kwargs)
+    assert isinstance(result, Film) and result.image.mode == "L"
+    return np.asarray(result.image)
+
+
+def test_mode_l_png_is_read_unchanged(film, grey):
+    result = read_film(encode(film, "PNG"))
+    assert (result.original_mode, result.format, result.original_size) == ("L", "PNG", film.size)
+    assert np.array_equal(np.asarray(result.image), grey)
+    assert result.colour_spread == 0
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "LA", "P"])
+def test_grey_film_in_8_bit_modes_reads_as_the_same_grey(film, grey, mode):
+    data = encode(film.convert(mode), "PNG")
+    result = read_film(data)
+    assert result.original_mode == mode
+    assert np.abs(grey_of(data).astype(int) - grey).max() <= 1
+    assert result.colour_spread < 1e-6
+    check_film(result, SIDE)
+
+
+def test_cmyk_film_decodes_and_passes_the_gate_when_grey(film, grey):
+    for fmt in ("TIFF", "JPEG"):
+        data = encode(film.convert("CMYK"), fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        result = read_film(data)
+        assert result.original_mode == "CMYK"
+        assert np.abs(grey_of(data).astype(int) - grey).mean() < 2
+        check_film(result, SIDE)  # grey in CMYK is still grey
+
+
+def test_colourful_cmyk_jpeg_is_refused_by_the_gate(colour_photo):
+    result = read_film(encode(colour_photo.convert("CMYK"), "JPEG", quality=90))
+    assert result.original_mode == "CMYK"
+    with pytest.raises(FilmError) as error:
+        check_film(result, SIDE)
+    assert error.value.code == "quality_colour"
+
+
+def test_palette_film_with_a_grey_palette(film, grey):
+    data = encode(film.quantize(64), "PNG")
+    result = read_film(data)
+    assert result.original_mode == "P"
+    assert np.abs(grey_of(data).astype(int) - grey).mean() < 3
+    check_film(result, SIDE)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_16_bit_film_is_stretched_to_the_same_8_bit_film(film, grey, fmt):
+    data = encode(Image.fromarray(grey.astype(np.uint16) * 257), fmt)
+    result = read_film(data)
+    assert result.original_mode.startswith("I;16")
+    assert np.array_equal(grey_of(data), grey)
+
+
+def test_16_bit_scan_using_part_of_the_range_is_stretched_min_to_max(grey):
+    scan = (grey.astype(np.uint16) * 12 + 3000)  # a 12-bit-ish digitiser, offset, not full range
+    out = grey_of(encode(Image.fromarray(scan), "PNG"))
+    assert (out.min(), out.max()) == (0, 255)
+    assert np.abs(out.astype(int) - grey).max() <= 1
+
+
+def test_32_bit_integer_and_float_films(grey):
+    as_int = Image.fromarray(grey.astype(np.int32) * 1000 - 70000, mode="I")
+    assert np.array_equal(grey_of(encode(as_int, "TIFF")), grey)
+    as_float = Image.fromarray(grey.astype(np.float32) / 255.0, mode="F")
+    assert np.abs(grey_of(encode(as_float, "TIFF")).astype(int) - grey).max() <= 1
+
+
+def test_1_bit_film(film):
+    data = encode(film.convert("1"), "PNG")
+    result = read_film(data)
+    assert result.original_mode == "1"
+    assert set(np.unique(grey_of(data))) <= {0, 255}
+
+
+@pytest.mark.parametrize("fmt, exact", [("PNG", True), ("TIFF", True), ("BMP", True), ("JPEG", False)])
+def test_8_bit_formats(film, grey, fmt, exact):
+    data = encode(film, fmt)
+    result = read_film(data)
+    assert result.format == fmt and result.original_size == film.size
+    difference = np.abs(grey_of(data).astype(int) - grey)
+    assert difference.max() == 0 if exact else difference.mean() < 2
+
+
+def test_exif_orientation_of_a_phone_photo_is_applied(film):
+    wide = film.crop((0, 0, 1024, 768))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": how phones store a portrait shot
+    result = read_film(encode(wide, "JPEG", quality=95, exif=exif))
+    assert result.original_size == (768, 1024) and result.image.size == (768, 1024)
+    upright = np.asarray(wide.transpose(Image.Transpose.ROTATE_270))
+    assert np.abs(np.asarray(result.image).astype(int) - upright).mean() < 2
+
+
+@pytest.mark.parametrize("scaling", ["unit", "symmetric"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_to_tensor_shapes_dtypes_and_values(film, scaling, channels):
+    spec = PreprocessSpec(size=SIDE, channels=channels, scaling=scaling)
+    tensor = to_tensor(film, spec)
+    assert tensor.shape == (SIDE, SIDE, channels) and tensor.dtype == np.float32
+    pixels = np.asarray(film.resize((SIDE, SIDE), Image.BILINEAR, reducing_gap=3.0), dtype=np.float32)
+    expected = pixels / 255.0 if scaling == "unit" else pixels / 127.5 - 1.0
+    for channel in range(channels):
+        assert np.allclose(tensor[..., channel], expected, atol=1e-6)
+    low, high = (0.0, 1.0) if scaling == "unit" else (-1.0, 1.0)
+    assert tensor.min() >= low and tensor.max() <= high
+
+
+def test_16_bit_film_gives_the_8_bit_film_tensor(grey):
+    spec = PreprocessSpec(size=SIDE)
+    eight = to_tensor(read_film(encode(Image.fromarray(grey), "PNG")).image, spec)
+    sixteen = to_tensor(read_film(encode(Image.fromarray(grey.astype(np.uint16) * 257), "PNG")).image, spec)
+    assert np.abs(eight - sixteen).max() < 1e-6
+
+
+@pytest.fixture(scope="module")
+def twelve_megapixel_jpeg(film) -> bytes:
+    """A phone-sized photo of the film: upscaled to 4000 x 3000 (12 MP), saved as JPEG."""
+    return encode(film.convert("RGB").resize((4000, 3000), Image.BILINEAR), "JPEG", quality=90)
+
+
+def test_12_megapixel_jpeg_decodes_in_draft_mode_close_to_the_full_decode(twelve_megapixel_jpeg):
+    spec = PreprocessSpec(size=SIDE)
+    small = read_film(twelve_megapixel_jpeg, min_size=SIDE)
+    full = read_film(twelve_megapixel_jpeg)
+    assert small.original_size == full.original_size == (4000, 3000)
+    assert full.image.size == (4000, 3000)
+    assert SIDE <= min(small.image.size) and max(small.image.size) <= 4000 // 4  # DCT-scaled at decode
+    difference = np.abs(to_tensor(small.image, spec) - to_tensor(full.image, spec))
+    assert difference.mean() < 0.01 and difference.max() < 0.15  # symmetric scaling: 2.0 is the full range
+    check_film(small, SIDE)
+
+
+# -- bad input: each gets its own code ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def colour_photo() -> Image.Image:
+    """A colourful picture: hue across, brightness down; nothing like a radiograph."""
+    hue = np.tile(np.linspace(0, 255, 512), (384, 1))
+    value = np.tile(np.linspace(80, 255, 384)[:, None], (1, 512))
+    hsv = np.stack([hue, np.full_like(hue, 170), value], axis=-1).astype(np.uint8)
+    return Image.fromarray(hsv, mode="HSV").convert("RGB")
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A 70-byte PNG whose header claims a 10-gigapixel image."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+
+
+def dicom_without_pixels() -> bytes:
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import BasicTextSRStorage, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = BasicTextSRStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    report = Dataset()
+    report.file_meta = meta
+    report.SOPClassUID, report.SOPInstanceUID = BasicTextSRStorage, meta.MediaStorageSOPInstanceUID
+    report.Modality = "SR"
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, report, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_bomb_png_is_tiny():
+    assert len(bomb_png()) < 100
+
+
+@pytest.mark.parametrize("case, code", [
+    ("zero bytes", "empty_file"),
+    ("text named .png", "not_an_image"),
+    ("random bytes", "not_an_image"),
+    ("truncated png", "truncated"),
+    ("truncated jpeg", "truncated"),
+    ("corrupt png data", "corrupt"),
+    ("corrupt jpeg header", "corrupt"),
+    ("decompression bomb", "decompression_bomb"),
+    ("over the pixel limit", "decompression_bomb"),
+    ("dicom without pixel data", "dicom_no_pixels"),
+])
+def test_bad_files_get_their_own_error_code(film, tmp_path, case, code):
+    png, jpeg = encode(film, "PNG"), encode(film, "JPEG")
+    corrupt_png = bytearray(png)
+    corrupt_png[len(png) // 2: len(png) // 2 + 64] = bytes(64)
+    corrupt_jpeg = bytearray(jpeg)
+    corrupt_jpeg[2:40] = b"\xff\xc0" + bytes(36)  # a frame header with no size or components
+    data = {
+        "zero bytes": b"",
+        "text named .png": b"Patient notes: follow up in two weeks.\n" * 20,
+        "random bytes": np.random.default_rng(4).bytes(5000),
+        "truncated png": png[: len(png) // 2],
+        "truncated jpeg": jpeg[: len(jpeg) // 2],
+        "corrupt png data": bytes(corrupt_png),
+        "corrupt jpeg header": bytes(corrupt_jpeg),
+        "decompression bomb": bomb_png(),
+        "over the pixel limit": bomb_png(9000, 8000),  # 72 MP: under Pillow's limit, over ours
+        "over Pillow's warning limit": bomb_png(10000, 10000),  # Pillow only warns; we refuse
+        "dicom without pixel data": dicom_without_pixels() if "dicom" in case else b"",
+    }[case]
+    path = tmp_path / ("film.dcm" if "dicom" in case else "film.png")
+    path.write_bytes(data)
+    for source in (path, data):
+        with pytest.raises(FilmError) as error:
+            read_film(source)
+        assert error.value.code == code, str(error.value)
+        assert str(error.value)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(FilmError) as error:
+        read_film(tmp_path / "nothing.png")
+    assert error.value.code == "not_found"
+    with pytest.raises(FilmError) as error:
+        read_film(tmp_path)
+    assert error.value.code == "not_a_file"
+
+
+# -- the quality gate ---------------------------------------------------------------------------
+
+
+def gate_code(image: Image.Image, fmt: str = "PNG") -> str | None:
+    try:
+        check_film(read_film(encode(image, fmt)), SIDE)
+    except FilmError as error:
+        return error.code
+    return None
+
+
+def test_gate_passes_real_films(film):
+    assert gate_code(film) is None
+    assert gate_code(film.convert("RGB"), "JPEG") is None
+
+
+def test_gate_one_pixel_image_is_too_small():
+    assert gate_code(Image.new("L", (1, 1), 128)) == "quality_too_small"
+
+
+def test_gate_film_smaller_than_the_model_input(film):
+    assert gate_code(film.resize((SIDE - 1, SIDE * 2 - 2))) == "quality_too_small"
+
+
+def test_gate_near_blank(film):
+    assert gate_code(Image.new("L", (1024, 1024), 200)) == "quality_blank"
+    faint = (np.asarray(film, dtype=np.float32) * 0.05 + 120).astype(np.uint8)  # a nearly white-out film
+    assert gate_code(Image.fromarray(faint)) == "quality_blank"
+
+
+def test_gate_colour_photograph(colour_photo):
+    assert gate_code(colour_photo, "JPEG") == "quality_colour"
+
+
+def test_gate_passes_a_film_photographed_under_a_colour_cast(grey):
+    """A warm light box and a phone's white balance tint the whole film: still a grey film."""
+    tinted = np.stack([grey * 1.0, grey * 0.93, grey * 0.8 + 5], axis=-1).clip(0, 255).astype(np.uint8)
+    assert gate_code(Image.fromarray(tinted), "JPEG") is None
+
+
+def test_gate_extreme_aspect(film):
+    assert gate_code(film.resize((1024, 300))) == "quality_aspect"
+    assert gate_code(film.resize((1024, 410))) is None  # 2.5:1 is the limit
