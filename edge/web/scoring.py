@@ -1,0 +1,117 @@
+"""Scoring uploaded films on one shared interpreter, with a bounded wait for it.
+
+A TFLite interpreter is not thread-safe, and a device has one accelerator, so the
+server's threads share one :class:`Classifier` behind a lock. Decoding happens
+under the lock too, which keeps memory to one decoded film at a time. At most
+``queue`` requests may wait for the lock; one more is refused at once with
+:class:`Busy` (503) rather than left waiting without end. The heatmap overlay
+needs no interpreter and is drawn outside the lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..classifier import Classifier, Prediction
+from ..films import Film
+from ..heatmap import overlay_png
+
+log = logging.getLogger(__name__)
+
+
+class Busy(Exception):
+    """Every place in the queue for the interpreter is taken."""
+
+
+class Scorer:
+    def __init__(self, classifier: Classifier, queue: int, save_dir: Path | None = None):
+        if queue < 0:
+            raise ValueError("queue must be 0 or more")
+        self.classifier = classifier
+        self.capacity = queue + 1  # the request holding the interpreter, plus those waiting
+        self.interpreter_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.capacity)
+        self._in_use = 0
+        self._count_lock = threading.Lock()
+        self.save_dir = Path(save_dir) if save_dir else None
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    def score(self, data: bytes) -> dict:
+        """Score a film file's bytes: the prediction, timings and heatmap as a JSON-ready dict.
+
+        Raises FilmError for bad films and :class:`Busy` when the queue is full.
+        """
+        return self._score(lambda classifier: classifier.predict(data), data)
+
+    def score_film(self, film: Film) -> dict:
+        """Score a film already decoded (a camera frame)."""
+        def run(classifier: Classifier) -> Prediction:
+            prediction = classifier.predict_film(film)
+            prediction.film = film
+            return prediction
+
+        return self._score(run, None)
+
+    def _score(self, run: Callable[[Classifier], Prediction], data: bytes | None) -> dict:
+        started = time.perf_counter()
+        if not self._slots.acquire(blocking=False):
+            raise Busy(f"the device is scoring other films ({self.capacity} in progress or waiting); "
+                       "try again in a moment")
+        self._count(+1)
+        try:
+            with self.interpreter_lock:
+                waited = time.perf_counter() - started
+                prediction = run(self.classifier)
+        finally:
+            self._count(-1)
+            self._slots.release()
+        heat_start = time.perf_counter()
+        heatmap = None if prediction.cam is None else overlay_png(prediction.film.image, prediction.cam)
+        done = time.perf_counter()
+        result = prediction.as_dict()
+        result["timings_ms"].update(wait=round(waited * 1000, 2), heatmap=round((done - heat_start) * 1000, 2),
+                                    server=round((done - started) * 1000, 2))
+        result["heatmap_png_base64"] = base64.b64encode(heatmap).decode("ascii") if heatmap else None
+        result["id"] = uuid.uuid4().hex[:12]
+        if self.save_dir:
+            result["saved"] = self._save(result, data, prediction.film, heatmap)
+        return result
+
+    def _count(self, step: int) -> None:
+        with self._count_lock:
+            self._in_use += step
+
+    def _save(self, result: dict, data: bytes | None, film: Film, heatmap: bytes | None) -> bool:
+        """Write the film (as uploaded, or a captured frame as grey PNG), its result and heatmap
+        under --save-dir; a failure is logged and reported, and the answer is still given."""
+        stem = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{result['id']}"
+        if data is None:
+            buffer = io.BytesIO()
+            film.image.save(buffer, format="PNG")
+            data, suffix = buffer.getvalue(), "png"
+        else:
+            suffix = re.sub(r"[^a-z0-9]", "", film.format.lower())[:8] or "bin"
+        record = {k: v for k, v in result.items() if k != "heatmap_png_base64"}
+        try:
+            self.save_dir.mkdir(parents=True, exist_ok=True)
+            (self.save_dir / f"{stem}.film.{suffix}").write_bytes(data)
+            if heatmap:
+                (self.save_dir / f"{stem}.heatmap.png").write_bytes(heatmap)
+            (self.save_dir / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+        except OSError as exc:
+            log.error("could not save result %s under %s: %s", result["id"], self.save_dir, exc)
+            return False
+        return True

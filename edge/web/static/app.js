@@ -1,0 +1,130 @@
+// The clinic page: upload or capture a film, show the answer, keep this session's results in memory.
+// No external requests; the access cookie (if any) is HttpOnly and sent by the browser itself.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const maxBytes = Number(document.body.dataset.maxUploadBytes);
+  const recent = []; // this page's results only: never stored anywhere
+  const RECENT_MAX = 20;
+  let busy = false;
+
+  function setStatus(text, isError) {
+    $("status").textContent = text;
+    $("status").classList.toggle("error", Boolean(isError));
+  }
+
+  async function send(url, body, name) {
+    if (busy) return;
+    busy = true;
+    $("capture").disabled = true;
+    setStatus("Scoring " + name + "…");
+    const started = performance.now();
+    try {
+      const response = await fetch(url, { method: "POST", body: body, credentials: "same-origin" });
+      const text = await response.text();
+      let data;
+      try { data = JSON.parse(text); } catch (e) { data = { error: text || response.statusText }; }
+      if (!response.ok) {
+        setStatus("Not scored (" + response.status + "): " + (data.error || response.statusText), true);
+        return;
+      }
+      show(data, name, performance.now() - started);
+      setStatus("");
+    } catch (err) {
+      setStatus("The device did not answer: " + err.message, true);
+    } finally {
+      busy = false;
+      $("capture").disabled = false;
+    }
+  }
+
+  function upload(file) {
+    if (!file) return;
+    if (file.size > maxBytes) {
+      setStatus(file.name + " is " + (file.size / 1048576).toFixed(1) + " MB, over the " +
+                (maxBytes / 1048576).toFixed(1) + " MB limit.", true);
+      return;
+    }
+    const form = new FormData();
+    form.append("file", file, file.name);
+    send("/api/predict", form, file.name);
+  }
+
+  function show(r, name, roundTripMs) {
+    const flagged = r.probability >= r.threshold;
+    $("result").hidden = false;
+    $("label").textContent = r.label;
+    $("label").className = "label " + (flagged ? "flagged" : "normal");
+    $("filename").textContent = name;
+    $("bar").classList.toggle("flagged", flagged);
+    $("bar").setAttribute("aria-valuenow", String(r.probability));
+    $("bar-fill").style.width = (100 * r.probability).toFixed(1) + "%";
+    $("bar-threshold").style.left = (100 * r.threshold).toFixed(1) + "%";
+    $("probability").textContent = r.probability.toFixed(3);
+    $("threshold").textContent = r.threshold.toFixed(3);
+    const heatmap = $("heatmap");
+    if (r.heatmap_png_base64) {
+      heatmap.src = "data:image/png;base64," + r.heatmap_png_base64;
+      heatmap.hidden = false;
+      $("heatmap-caption").textContent = "Warm colours mark the regions that pointed to pneumonia.";
+    } else {
+      heatmap.removeAttribute("src");
+      heatmap.hidden = true;
+      $("heatmap-caption").textContent = "This model gives no heatmap.";
+    }
+    $("time").textContent = Math.round(roundTripMs) + " ms (" + Math.round(r.timings_ms.server) +
+                            " ms on the device)";
+    $("result-model").textContent = r.model;
+    remember(r, name);
+  }
+
+  function remember(r, name) {
+    recent.unshift({ r: r, name: name, when: new Date() });
+    recent.length = Math.min(recent.length, RECENT_MAX);
+    const list = $("recent");
+    list.replaceChildren();
+    for (const item of recent) {
+      const li = document.createElement("li");
+      if (item.r.heatmap_png_base64) {
+        const img = document.createElement("img");
+        img.src = "data:image/png;base64," + item.r.heatmap_png_base64;
+        img.alt = "";
+        li.append(img);
+      }
+      const what = document.createElement("span");
+      what.className = "what";
+      what.textContent = item.r.label + " " + item.r.probability.toFixed(3) + " · " + item.name;
+      const when = document.createElement("span");
+      when.className = "when";
+      when.textContent = item.when.toLocaleTimeString();
+      li.append(what, when);
+      list.append(li);
+    }
+  }
+
+  const zone = $("dropzone");
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const files = e.dataTransfer && e.dataTransfer.files;
+    if (files && files.length) upload(files[0]);
+  });
+  // A film dropped beside the zone must not make the browser navigate away from the page.
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+
+  $("file").addEventListener("change", (e) => {
+    upload(e.target.files[0]);
+    e.target.value = "";
+  });
+
+  $("capture").addEventListener("click", () => send("/api/capture", null, "camera capture"));
+
+  fetch("/api/health", { credentials: "same-origin" })
+    .then((response) => (response.ok ? response.json() : null))
+    .then((health) => { $("capture").hidden = !(health && health.camera); })
+    .catch(() => { $("capture").hidden = true; });
+})();

@@ -1,0 +1,152 @@
+"""The clinic page in a real headless Chromium against a real ``pneumo serve`` (waitress).
+
+Needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver);
+Selenium is pointed at that driver so Selenium Manager downloads nothing. The
+screenshots land in test-artifacts/ at the repository root.
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+TOKEN = "browser-test-token-0123456789"
+
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from pneumo_edge.edge.classifier import Classifier, Options  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server():
+    """``pneumo serve`` on a free loopback port, with a token so the page's cookie path is used."""
+    process = subprocess.Popen([sys.executable, "-m", "pneumo_edge.edge.cli", "serve", "--port", "0",
+                                "--token", TOKEN], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    url, seen, deadline = None, [], time.monotonic() + 60
+    while url is None and time.monotonic() < deadline and process.poll() is None:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if "open http://" in line:
+            url = line.split("open ", 1)[1].strip().rstrip("/")
+    if url is None:
+        process.kill()
+        pytest.fail("pneumo serve did not start:\n" + "".join(seen))
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1200,1400",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+DROP = """
+const [b64, name, type] = arguments;
+const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+const transfer = new DataTransfer();
+transfer.items.add(new File([bytes], name, {type: type}));
+document.getElementById("dropzone").dispatchEvent(
+    new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+"""
+
+
+def wait_for_result(driver, name: str):
+    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "filename").text == name
+                                    and d.find_element(By.ID, "label").text)
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+        "const img = document.getElementById('heatmap'); return img.complete && img.naturalWidth > 0;"))
+
+
+def test_page_scores_a_chosen_and_a_dropped_film(server, browser, train_dir, fullres_dir):
+    reference = Classifier(Options())
+    browser.get(f"{server}/?token={TOKEN}")
+    assert browser.current_url == f"{server}/"  # the token left the address bar for a cookie
+    assert browser.find_element(By.ID, "intended-use").text.endswith(reference.describe()["intended_use"])
+    assert reference.id in browser.find_element(By.ID, "model").text
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    assert not browser.find_element(By.ID, "capture").is_displayed()  # no camera on this server
+
+    chosen = train_dir / "PNEUMONIA" / sorted(p.name for p in (train_dir / "PNEUMONIA").glob("*.jpeg"))[0]
+    browser.find_element(By.ID, "file").send_keys(str(chosen))
+    wait_for_result(browser, chosen.name)
+    expected = reference.predict(chosen)
+    assert browser.find_element(By.ID, "label").text == expected.label
+    assert browser.find_element(By.ID, "probability").text == f"{expected.probability:.3f}"
+    assert browser.find_element(By.ID, "threshold").text == f"{expected.threshold:.3f}"
+    fill = browser.execute_script("return document.getElementById('bar-fill').style.width")
+    assert float(fill.rstrip("%")) == pytest.approx(100 * expected.probability, abs=0.051)
+    src = browser.find_element(By.ID, "heatmap").get_attribute("src")
+    assert src.startswith("data:image/png;base64,")
+    assert browser.execute_script("return document.getElementById('heatmap').naturalWidth") == 448
+    assert "ms on the device" in browser.find_element(By.ID, "time").text
+
+    dropped = sorted(fullres_dir.glob("*.png"))[0]
+    browser.execute_script(DROP, base64.b64encode(dropped.read_bytes()).decode(), dropped.name, "image/png")
+    wait_for_result(browser, dropped.name)
+    assert browser.find_element(By.ID, "label").text == reference.predict(dropped).label
+    recent = browser.find_elements(By.CSS_SELECTOR, "#recent li")
+    assert len(recent) == 2 and dropped.name in recent[0].text and chosen.name in recent[1].text
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "web_page.png"))
+
+    browser.execute_script(DROP, base64.b64encode(b"not a film").decode(), "notes.png", "image/png")
+    WebDriverWait(browser, 30).until(lambda d: "Not scored (415)" in d.find_element(By.ID, "status").text)
+
+    origin = server
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map((entry) => entry.name)")
+    assert resources and all(name.startswith(origin) for name in resources), resources
+    problems = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"
+                and "415" not in entry["message"]]  # the refused upload above is logged by Chromium
+    assert problems == []  # no script errors, no Content-Security-Policy violations
+
+
+def test_page_fits_a_phone(server, browser, train_dir):
+    browser.set_window_size(390, 844)
+    browser.get(f"{server}/?token={TOKEN}")
+    film = sorted((train_dir / "NORMAL").glob("*.jpeg"))[0]
+    browser.find_element(By.ID, "file").send_keys(str(film))
+    wait_for_result(browser, film.name)
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0  # nothing wider than the phone's screen
+    assert browser.find_element(By.ID, "heatmap").size["width"] <= 390
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "web_page_phone.png"))
