@@ -46,7 +46,7 @@ def overlay(film: Image.Image, cam: np.ndarray, side: int = 448, opacity: float 
 
 def overlay_png(film: Image.Image, cam: np.ndarray, side: int = 448) -> bytes:
     buffer = io.BytesIO()
-    overlay(film, cam, side).save(buffer, format="PNG", optimize=False)
+    overlay(film, cam, side).save(buffer, format="PNG", compress_level=1)  # speed over size
     return buffer.getvalue()
 
 
