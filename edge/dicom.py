@@ -115,7 +115,25 @@ def _film(dataset, truncated: bool) -> Film:
 
 
 def _grey(pixels: np.ndarray, dataset) -> np.ndarray:
-    """Stored values -> modality LUT -> VOI LUT or window -> uint8 (MONOCHROME2 sense)."""
+    """Stored values -> modality LUT -> VOI LUT or window -> uint8 (MONOCHROME2 sense).
+
+    An integer film goes through a table: the transform runs once on every value
+    between the film's darkest and brightest pixel (at most 65,536), then each
+    pixel is looked up, a block of rows at a time. pydicom's float64 transforms
+    on the whole of a 3000 x 3000 film took 2 s and 380 MB more memory.
+    """
+    if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
+        low, high = int(pixels.min()), int(pixels.max())
+        table = _display(np.arange(low, high + 1, dtype=pixels.dtype).reshape(1, -1), dataset).ravel()
+        grey = np.empty(pixels.shape, dtype=np.uint8)
+        for start in range(0, pixels.shape[0], 256):
+            grey[start:start + 256] = table[pixels[start:start + 256].astype(np.int32) - low]
+        return grey
+    return _display(pixels, dataset)
+
+
+def _display(pixels: np.ndarray, dataset) -> np.ndarray:
+    """The transform itself, on a 2-D array of stored values."""
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     values = apply_modality_lut(pixels, dataset)
