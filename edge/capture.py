@@ -8,8 +8,6 @@ refuses; ``pneumo predict`` on a saved frame gives the same answer.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +50,7 @@ def _capture_one(camera, classifier, index: int, args: argparse.Namespace) -> bo
     from .camera import film_from_frame
     from .errors import FilmError
     from .heatmap import save_overlay
+    from .predict import print_error, print_result
 
     started = time.perf_counter()
     frame = camera.capture()
@@ -70,19 +69,11 @@ def _capture_one(camera, classifier, index: int, args: argparse.Namespace) -> bo
         record["saved"] = str(folder / f"{name}.png")
         frame.save(record["saved"], format="PNG")
     if prediction is None:
-        record.update(error=str(error), error_code=error.code, model=classifier.id)
-        print(json.dumps(record) if args.json else f"{name}: ERROR {error.code}: {error}"
-              + (f" saved {record['saved']}" if "saved" in record else ""),
-              file=sys.stdout if args.json else sys.stderr, flush=True)
+        print_error(name, record, error, classifier, args.json)
         return False
     prediction.timings_ms = {"capture": capture_ms, **prediction.timings_ms, "total": total_ms}
     record.update(prediction.as_dict(), backend=classifier.backend)
     if args.heatmap and prediction.cam is not None:
         record["heatmap"] = str(save_overlay(film.image, prediction.cam, Path(args.heatmap), name))
-    if args.json:
-        print(json.dumps(record), flush=True)
-    else:
-        print(f"{name}: {prediction.label} p={prediction.probability:.3f} (threshold "
-              f"{prediction.threshold:.3f}) model {prediction.model} {total_ms:.0f} ms"
-              + "".join(f" {key} {record[key]}" for key in ("heatmap", "saved") if key in record), flush=True)
+    print_result(name, record, prediction, args.json)
     return True

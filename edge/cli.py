@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import MissingExtra, PneumoError
+from .errors import PneumoError
 
 # subcommand -> (module, one-line help, extra it needs or None)
 COMMANDS = {

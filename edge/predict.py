@@ -30,18 +30,31 @@ def run(args: argparse.Namespace) -> int:
             prediction = classifier.predict(name)
         except FilmError as exc:
             failures += 1
-            record.update(error=str(exc), error_code=exc.code, model=classifier.id)
-            print(json.dumps(record) if args.json else f"{name}: ERROR {exc.code}: {exc}",
-                  file=sys.stdout if args.json else sys.stderr, flush=True)
+            print_error(name, record, exc, classifier, args.json)
             continue
         record.update(prediction.as_dict(), backend=classifier.backend)
         if args.heatmap and prediction.cam is not None:
             record["heatmap"] = str(save_overlay(prediction.film.image, prediction.cam, Path(args.heatmap),
                                                  Path(name).name))
-        if args.json:
-            print(json.dumps(record), flush=True)
-        else:
-            print(f"{name}: {prediction.label} p={prediction.probability:.3f} (threshold "
-                  f"{prediction.threshold:.3f}) model {prediction.model} {prediction.timings_ms['total']:.0f} ms"
-                  + (f" heatmap {record['heatmap']}" if "heatmap" in record else ""), flush=True)
+        print_result(name, record, prediction, args.json)
     return 1 if failures else 0
+
+
+def print_result(name: str, record: dict, prediction, as_json: bool) -> None:
+    """One film's answer: a JSON line, or a line for people (with any files written for it)."""
+    if as_json:
+        print(json.dumps(record), flush=True)
+        return
+    print(f"{name}: {prediction.label} p={prediction.probability:.3f} (threshold "
+          f"{prediction.threshold:.3f}) model {prediction.model} {prediction.timings_ms['total']:.0f} ms"
+          + "".join(f" {key} {record[key]}" for key in ("heatmap", "saved") if key in record), flush=True)
+
+
+def print_error(name: str, record: dict, error, classifier, as_json: bool) -> None:
+    """A film that could not be scored: a JSON line on stdout, or a line on stderr."""
+    record.update(error=str(error), error_code=error.code, model=classifier.id)
+    if as_json:
+        print(json.dumps(record), flush=True)
+    else:
+        print(f"{name}: ERROR {error.code}: {error}" + (f" saved {record['saved']}" if "saved" in record else ""),
+              file=sys.stderr, flush=True)
