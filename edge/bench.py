@@ -221,11 +221,12 @@ def resolve_films(given: list[str] | None, side: int) -> tuple[list[Path], list[
     """The films to time, and those skipped with the reason.
 
     Only raster files: the notebook baseline opens films with Pillow, and every
-    row must score the same films. Films the quality gate refuses are skipped
-    too, since the device would not score them either.
+    row must score the same films (DICOM files are listed as skipped; files that
+    are not films at all are ignored). Films the quality gate refuses are
+    skipped too, since the device would not score them either.
     """
     from .errors import FilmError
-    from .films import read_film
+    from .films import FILM_SUFFIXES, read_film
     from .quality import check_film
 
     if not given:
@@ -244,9 +245,12 @@ def resolve_films(given: list[str] | None, side: int) -> tuple[list[Path], list[
             raise PneumoError(f"--films: no such file or folder: {path}", code="no_films")
     films, skipped = [], []
     for path in candidates:
+        if path.suffix.lower() not in FILM_SUFFIXES:
+            continue  # not a film at all (a README, a checksum list)
         if path.suffix.lower() not in RASTER_SUFFIXES:
-            skipped.append({"film": path.name, "reason": f"not a raster film ({path.suffix or 'no suffix'}); "
-                                                        "the notebook baseline opens films with Pillow"})
+            skipped.append({"film": path.name, "reason": f"{path.suffix} films are not timed: the notebook "
+                                                        "baseline opens films with Pillow, and every row scores "
+                                                        "the same films"})
             continue
         try:
             check_film(read_film(path, min_size=side), side)

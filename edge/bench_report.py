@@ -105,12 +105,26 @@ def markdown(results: list[dict]) -> str:
     notes = not_measured(results)
     if notes:
         out += ["", "Not measured:", ""] + [f"- {note}" for note in notes]
+    out += ["", "Where the end-to-end time goes (p50 per stage, ms):", ""] + stage_table(results)
     out += ["", "Columns: *load* is importing the interpreter runtime and loading the model in a fresh process; "
             "*1st inf* the first model call; *invoke* the model call alone after warm-up; *end-to-end* one film "
             "from its file to a label (read, decode, quality gate, preprocess, invoke, postprocess); *films/s* "
             "films scored one after another; *x notebook* how many times faster than the notebook baseline "
             "end to end (its p50 over the row's p50) on the same machine; *val AUC* from the model card.", ""]
     return "\n".join(out)
+
+
+def stage_table(results: list[dict]) -> list[str]:
+    """Markdown lines: the p50 of decode, preprocess and invoke for every measured row."""
+    several = len(results) > 1
+    headers = (["device"] if several else []) + ["model", "backend", "threads", "decode", "preprocess", "invoke"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for result in results:
+        for row in (row for row in result["rows"] if row["status"] == "ok"):
+            cells = ([device_name(result)] if several else []) + table_cells(row)[:3]
+            cells += [f"{row['stages_ms_p50'][stage]:.2f}" for stage in ("decode", "preprocess", "invoke")]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _md(value) -> str:

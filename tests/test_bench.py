@@ -132,7 +132,8 @@ def test_compare_lays_several_results_side_by_side(full_run, tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert "[bench.json]" in stdout and "Raspberry Pi 5 Model B Rev 1.0 [pi5.json]" in stdout
     rows = [line for line in (tmp_path / "both.md").read_text().splitlines() if line.startswith("| Raspberry")]
-    assert len(rows) == len(result["rows"])
+    measured = [row for row in result["rows"] if row["status"] == "ok"]
+    assert len(rows) == len(result["rows"]) + len(measured)  # the results table, then the stage table
 
 
 def test_without_matplotlib_the_plot_is_skipped_in_one_line(full_run, tmp_path, monkeypatch, capsys):
