@@ -81,11 +81,11 @@ def format_table(result: dict) -> str:
     low, high = result["roc_auc_ci95"]
     lines = [f"{result['n']} films ({result['positives']} pneumonia); ROC AUC {result['roc_auc']:.4f} "
              f"(95% CI {low:.3f}-{high:.3f}); ECE {result['ece']:.3f}",
-             f"{'':<22}{'accuracy':>9}{'sens':>8}{'spec':>8}{'PPV':>8}{'NPV':>8}{'F1':>8}"]
+             f"{'':<18}" + "".join(f"{name:>9}" for name in ("accuracy", "sens", "spec", "PPV", "NPV", "F1"))]
     for key in ("at_threshold", "at_0.5"):
         m = result[key]
         name = f"threshold {m['threshold']:.3f}"
-        lines.append(f"{name:<22}" + "".join(f"{m[k]:>8.3f} " for k in
+        lines.append(f"{name:<18}" + "".join(f"{m[k]:>9.3f}" for k in
                                              ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")))
     (tn, fp), (fn, tp) = result["at_threshold"]["confusion_matrix"]["rows_true_cols_predicted"]
     lines.append(f"confusion at threshold: TP {tp}  FN {fn}  TN {tn}  FP {fp}")
