@@ -7,6 +7,10 @@ import json
 import sys
 
 
+HELP = "convert a trained run to float32/int8 TFLite with cards"
+EXTRA = "train"  # the install extra it needs
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL_OR_RUN_DIR", help="a run folder from pneumo train, or its model.keras")
     parser.add_argument("--calib", required=True, help="labelled films to calibrate int8 on (training films)")

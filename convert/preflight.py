@@ -253,6 +253,9 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
+HELP = "check a .tflite model against the Edge TPU's requirements"
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("model", type=Path, help="the .tflite model to check (int8, before edgetpu_compiler)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -27,6 +27,9 @@ DEFAULT_FILMS = Path("../shared/data/fullres")  # the project's films, beside a 
 RASTER_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
+HELP = "measure latency, memory and accuracy per model and backend"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cores = os.cpu_count() or 1
     parser.add_argument("--models", nargs="+", default=None, metavar="MODEL",
@@ -144,7 +147,7 @@ def measure_baseline_row(keras_model: str | None, common: dict) -> tuple[dict, d
     row.update(size_bytes=path.stat().st_size, validation_auc=settings.pop("validation_auc"))
     measured = run_worker({**common, "kind": "baseline", "keras_model": str(path),
                            "scaling": settings["scaling"], "threshold": settings["threshold"]},
-                          f"notebook baseline ({path.name}, Keras)")
+                          f"notebook baseline ({path.name}, Keras)", module="pneumo_edge.train.notebook_baseline")
     return {**row, **measured}, settings
 
 
@@ -164,13 +167,14 @@ def baseline_settings(path: Path) -> dict:
             "resize": "Pillow default filter", "threads": "TensorFlow default", "validation_auc": auc}
 
 
-def run_worker(spec: dict, label: str) -> dict:
-    """Measure one row in a fresh interpreter; a crash becomes a failed row with its last error line."""
+def run_worker(spec: dict, label: str, module: str = "pneumo_edge.edge.bench_worker") -> dict:
+    """Measure one row in a fresh interpreter running ``module``; a crash becomes a failed row
+    with its last error line."""
     from .bench_worker import RESULT_MARK
 
     print(f"pneumo bench: measuring {label} ...", file=sys.stderr, flush=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-m", "pneumo_edge.edge.bench_worker"], input=json.dumps(spec),
+    done = subprocess.run([sys.executable, "-m", module], input=json.dumps(spec),
                           capture_output=True, text=True, env=env)
     for line in done.stdout.splitlines():
         if line.startswith(RESULT_MARK):

@@ -4,7 +4,7 @@ The parent (``pneumo bench``) starts a fresh Python for every row, so the load
 time includes importing the interpreter runtime, the first inference pays for
 whatever the runtime defers to it (XNNPACK weight packing, delegate set-up), and
 the peak resident memory is this row's alone. The same protocol times the TFLite
-rows and the notebook baseline (:mod:`.bench_baseline`).
+rows and the notebook baseline (:mod:`pneumo_edge.train.notebook_baseline`).
 """
 
 from __future__ import annotations

@@ -18,10 +18,6 @@ RESULT_MARK = "PNEUMO-BENCH-RESULT "
 
 def measure(spec: dict) -> dict:
     try:
-        if spec["kind"] == "baseline":
-            from .bench_baseline import measure_baseline
-
-            return measure_baseline(spec)
         from .bench_measure import measure_tflite
 
         return measure_tflite(spec)

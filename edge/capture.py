@@ -22,6 +22,9 @@ def _positive(text: str) -> int:
     return value
 
 
+HELP = "capture a film with the Raspberry Pi camera and score it"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", default="picamera2",
                         help="picamera2 (camera 0), picamera2:N, or replay:DIR to replay the films in DIR "

@@ -10,6 +10,9 @@ from pathlib import Path
 from .options import add_model_arguments, options_from
 
 
+HELP = "score one or more films"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="films: JPEG, PNG, TIFF, BMP or DICOM")
     parser.add_argument("--json", action="store_true", help="one JSON object per film, on its own line")

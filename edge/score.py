@@ -14,6 +14,9 @@ from .films import FILM_SUFFIXES
 from .options import add_model_arguments, options_from
 
 
+HELP = "score a folder of films into a CSV or JSONL, resumable"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", metavar="DIR", help="folder of films, walked recursively")
     parser.add_argument("--out", required=True, help="results file; rerunning with it scores only the films not in it")

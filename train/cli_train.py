@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 
+HELP = "train a classifier on labelled films"
+EXTRA = "train"  # the install extra it needs
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True,
                         help="data folder (ROOT/<split>/<CLASS>/* or ROOT/<CLASS>/*) or a path,label CSV")

@@ -30,6 +30,9 @@ def camera_kind(value: str) -> str:
     raise argparse.ArgumentTypeError("choose none, picamera2, picamera2:N or replay:DIR")
 
 
+HELP = "serve the clinic web page"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     group = parser.add_argument_group("web server")

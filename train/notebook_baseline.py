@@ -2,24 +2,30 @@
 
 Open with Pillow, ``convert("RGB")``, resize to the model's input (Pillow's default
 filter), to a float array, keep one channel if the model takes grey input, scale
-as the model was trained, and ``model.predict(x[None], verbose=0)``. It runs only
-in the benchmark's worker process, which imports TensorFlow inside
-:func:`measure_baseline`; nothing in the device package imports it.
+as the model was trained, and ``model.predict(x[None], verbose=0)``.
+
+It lives with the workstation code because it needs TensorFlow: ``pneumo bench``
+(in the device package, which never imports TensorFlow) runs it as its own process,
+``python -m pneumo_edge.train.notebook_baseline < spec.json``, with the same
+protocol as :mod:`pneumo_edge.edge.bench_worker`.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 
 import numpy as np
 from PIL import Image
 
-from .bench_measure import peak_rss_mib, time_invoke, time_pipeline
-from .preprocess import SCALINGS
+from ..edge.bench_measure import peak_rss_mib, time_invoke, time_pipeline
+from ..edge.bench_worker import RESULT_MARK
+from ..edge.preprocess import SCALINGS
 
 
 def measure_baseline(spec: dict) -> dict:
-    """The same protocol as :func:`.bench_measure.measure_tflite`, for the Keras pipeline.
+    """The same protocol as :func:`pneumo_edge.edge.bench_measure.measure_tflite`, for the Keras pipeline.
 
     The load time includes importing TensorFlow, as a notebook's first cell pays it.
     """
@@ -61,3 +67,13 @@ def measure_baseline(spec: dict) -> dict:
     return {"status": "ok", "reason": None, "backend": "keras",
             "runtime": f"tensorflow {tf.__version__} (keras {keras.__version__})",
             "load_ms": round(load_ms, 3), **pipeline, "invoke_ms": invoke, "peak_rss_mib": peak_rss_mib()}
+
+
+def main() -> int:
+    result = measure_baseline(json.loads(sys.stdin.read()))
+    sys.stdout.write(RESULT_MARK + json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
