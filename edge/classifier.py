@@ -45,6 +45,7 @@ class Options:
     device: str | None = None  # Edge TPU device, e.g. "usb:0"
     runtime: str | None = None  # force an interpreter runtime
     fallback: str | None = None  # "cpu": use the CPU when the backend is unavailable
+    kernels: str = "default"  # CPU only: "reference" for TFLite's bit-reproducible reference kernels
     quality_gate: bool = True
 
 
@@ -90,7 +91,7 @@ class Classifier:
         if options.backend == "edgetpu" and not model_path.name.endswith("_edgetpu.tflite"):
             compiled = model_path.with_name(model_path.stem + "_edgetpu.tflite")
             model_path = compiled if compiled.exists() else model_path
-        config = (backend.Config(threads=options.threads) if options.backend == "cpu"
+        config = (backend.Config(threads=options.threads, kernels=options.kernels) if options.backend == "cpu"
                   else backend.Config(device=options.device))
         try:
             return backend.make_interpreter(model_path, config, self.runtime), model_path
@@ -99,7 +100,7 @@ class Classifier:
                 raise
             self.backend = "cpu"
             cpu = get_backend("cpu")
-            return cpu.make_interpreter(self.model_path, cpu.Config(threads=options.threads),
+            return cpu.make_interpreter(self.model_path, cpu.Config(threads=options.threads, kernels=options.kernels),
                                         self.runtime), self.model_path
 
     def describe(self) -> dict:

@@ -19,10 +19,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"force an interpreter runtime (also the {RUNTIME_ENV} environment variable)")
     group.add_argument("--fallback", choices=["cpu"], default=None,
                        help="use the CPU when the chosen backend is unavailable (otherwise it is an error)")
+    group.add_argument("--kernels", choices=["default", "reference"], default="default",
+                       help="CPU int8 kernels: the runtime's fastest (default), or TFLite's reference kernels, "
+                            "bit-identical on every CPU and many times slower")
     group.add_argument("--no-quality-gate", dest="quality_gate", action="store_false",
                        help="score films that the quality gate would refuse")
 
 
 def options_from(args: argparse.Namespace) -> Options:
     return Options(model=args.model, backend=args.backend, threads=args.threads, device=args.device,
-                   runtime=args.runtime, fallback=args.fallback, quality_gate=args.quality_gate)
+                   runtime=args.runtime, fallback=args.fallback, quality_gate=args.quality_gate,
+                   kernels=args.kernels)

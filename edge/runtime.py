@@ -28,6 +28,7 @@ class Runtime:
     version: str
     interpreter: Callable[..., Any]  # the Interpreter class
     load_delegate: Callable[..., Any]
+    op_resolver_type: Any  # the OpResolverType enum (kernel families)
 
 
 def _load(name: str) -> Runtime:
@@ -39,11 +40,12 @@ def _load(name: str) -> Runtime:
         version = _dist_version("tflite-runtime")
     elif name == "tensorflow":
         tf = importlib.import_module("tensorflow")
-        return Runtime(name, tf.__version__, tf.lite.Interpreter, tf.lite.experimental.load_delegate)
+        return Runtime(name, tf.__version__, tf.lite.Interpreter, tf.lite.experimental.load_delegate,
+                       tf.lite.experimental.OpResolverType)
     else:
         raise BackendUnavailable(f"unknown interpreter runtime {name!r}; choose one of {', '.join(RUNTIMES)}",
                                  code="unknown_runtime")
-    return Runtime(name, version, module.Interpreter, module.load_delegate)
+    return Runtime(name, version, module.Interpreter, module.load_delegate, module.OpResolverType)
 
 
 def _dist_version(dist: str) -> str:

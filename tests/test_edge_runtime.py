@@ -129,3 +129,19 @@ def test_every_subcommand_has_help(capsys):
             main([command, "--help"])
         assert exit_info.value.code == 0
         assert "usage: pneumo " + command in capsys.readouterr().out
+
+
+def test_reference_kernels_score_close_to_the_default_ones(fullres_dir, capsys):
+    """Kernel families round int8 differently; the reference kernels stay within a few steps."""
+    films = sorted(fullres_dir.glob("*.png"))[:4]
+    fast = Classifier(Options())
+    reference = Classifier(Options(kernels="reference"))
+    step = next(d["quantization"][0] for d in fast.interpreter.get_output_details() if d["shape"].prod() == 1)
+    for film in films:
+        a, b = fast.predict(film).probability, reference.predict(film).probability
+        assert abs(a - b) <= 16 * step
+    assert main(["predict", "--json", "--kernels", "reference", str(films[0])]) == 0
+    assert json.loads(capsys.readouterr().out)["probability"] == pytest.approx(
+        reference.predict(films[0]).probability)
+    with pytest.raises(ValueError, match="kernels must be"):
+        Classifier(Options(kernels="fastest"))

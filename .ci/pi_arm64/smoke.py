@@ -1,10 +1,15 @@
 """Score real films with the shipped int8 models, and compare runs across machines.
 
-Run by ``.ci/pi_arm64.sh``: ``score`` once on the x86-64 host (the reference,
-computed fresh every time because the shipped models get retrained) and once per
-interpreter runtime on emulated arm64; ``compare`` then checks that every arm64
-output equals the host's, or is one output quantization step away (the int8
-kernels differ between x86 and ARM, and rounding may land on the other side).
+Run by ``.ci/pi_arm64.sh``: ``score`` on the x86-64 host (the reference, computed
+fresh every time because the shipped models get retrained) and once per interpreter
+runtime on emulated arm64; ``compare`` then checks that every arm64 output equals
+the host's, or is one output quantization step away.
+
+Each arm64 run is compared with the host's run of the same int8 arithmetic:
+ai-edge-litert (XNNPACK kernels) with ai-edge-litert on the host; tflite-runtime
+2.14, whose arm64 kernels compute TFLite's reference int8 arithmetic, with the
+host's reference kernels (``--kernels reference``). The families differ from each
+other by several output steps on borderline films (edge/backends/cpu.py).
 
 ``score`` must run under qemu user emulation without binfmt_misc, so it never
 starts another Python (no subprocess, no multiprocessing): everything is in-process.
@@ -61,10 +66,10 @@ def environment(runtime) -> dict:
             "package": str(Path(pneumo_edge.edge.__file__).parent)}
 
 
-def score_model(model: Path, films: list[Path], runtime_name: str | None) -> dict:
+def score_model(model: Path, films: list[Path], runtime_name: str | None, kernels: str) -> dict:
     from pneumo_edge.edge.classifier import Classifier, Options
 
-    classifier = Classifier(Options(model=model, runtime=runtime_name))
+    classifier = Classifier(Options(model=model, runtime=runtime_name, kernels=kernels))
     interpreter = classifier.interpreter
     (output,) = [d for d in interpreter.get_output_details() if int(d["shape"].prod()) == 1]
     scale, zero_point = output["quantization"]
@@ -81,7 +86,7 @@ def score_model(model: Path, films: list[Path], runtime_name: str | None) -> dic
             "input_sha256": hashlib.sha256(interpreter.get_tensor(input_index).tobytes()).hexdigest()[:16]}
     return {"sha256": classifier.card["sha256"], "output_scale": float(scale),
             "output_zero_point": int(zero_point), "output_dtype": output["dtype"].__name__,
-            "runtime": classifier.runtime.name, "films": scores}
+            "runtime": classifier.runtime.name, "kernels": kernels, "films": scores}
 
 
 def score(args) -> dict:
@@ -100,7 +105,7 @@ def score(args) -> dict:
     films = pick_films(args.data)
     runtime = load_runtime(args.runtime)
     return {"environment": environment(runtime),
-            "models": {name: score_model(shipped[name], films, args.runtime) for name in MODELS}}
+            "models": {name: score_model(shipped[name], films, args.runtime, args.kernels) for name in MODELS}}
 
 
 def compare_one(reference: dict, result: dict, label: str) -> list[str]:
@@ -146,8 +151,10 @@ def compare_one(reference: dict, result: dict, label: str) -> list[str]:
 def compare(args) -> list[str]:
     reference = json.loads(args.reference.read_text())
     env = reference["environment"]
+    kernels = next(iter(reference["models"].values()))["kernels"]
     print(f"host reference: {env['machine']} Python {env['python']}, numpy {env['numpy']}, "
-          f"Pillow {env['pillow']}, {env['runtime']} {env['runtime_version']}, package {env['package']}")
+          f"Pillow {env['pillow']}, {env['runtime']} {env['runtime_version']} ({kernels} kernels), "
+          f"package {env['package']}")
     failures = []
     for path in args.results:
         failures += compare_one(reference, json.loads(path.read_text()), path.stem)
@@ -161,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--data", type=Path, required=True, help="the shared data folder (../shared/data)")
     run.add_argument("--runtime", help="force an interpreter runtime (ai_edge_litert, tflite_runtime)")
     run.add_argument("--expect-numpy", help="numpy major version this run must see")
+    run.add_argument("--kernels", choices=["default", "reference"], default="default",
+                     help="CPU kernels (reference: TFLite's reference int8 kernels)")
     check = commands.add_parser("compare", help="compare arm64 runs with the host's reference")
     check.add_argument("reference", type=Path)
     check.add_argument("results", type=Path, nargs="+")

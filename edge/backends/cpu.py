@@ -1,4 +1,13 @@
-"""The CPU backend: the runtime's own kernels (XNNPACK where the runtime has it)."""
+"""The CPU backend: the runtime's own kernels (XNNPACK where the runtime has it).
+
+int8 arithmetic is not bit-identical across kernel families: XNNPACK (what
+ai-edge-litert uses), TFLite's built-in optimized kernels (what tflite-runtime 2.14
+uses) and TFLite's reference kernels round requantization differently, and on a
+borderline film the probability can move by several output steps (up to about 0.04
+on the shipped MobileNet). ``kernels="reference"`` selects the reference kernels,
+which give the same bits on every CPU (the emulated Pi check shows tflite-runtime on
+arm64 equal to them), at many times the cost: for audits and cross-device checks.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,7 @@ from dataclasses import dataclass
 @dataclass
 class Config:
     threads: int | None = None  # None: all cores
+    kernels: str = "default"  # "default" (the runtime's fastest) or "reference" (TFLite's reference kernels)
 
 
 def probe(runtime) -> str | None:
@@ -17,4 +27,9 @@ def probe(runtime) -> str | None:
 
 def make_interpreter(model_path: str, config: Config, runtime):
     threads = config.threads or os.cpu_count() or 1
+    if config.kernels == "reference":
+        return runtime.interpreter(model_path=str(model_path), num_threads=threads,
+                                   experimental_op_resolver_type=runtime.op_resolver_type.BUILTIN_REF)
+    if config.kernels != "default":
+        raise ValueError(f"kernels must be 'default' or 'reference', not {config.kernels!r}")
     return runtime.interpreter(model_path=str(model_path), num_threads=threads)
