@@ -14,44 +14,13 @@ from .. import edge
 from ..edge import metrics
 from ..edge.card import write_card
 from ..edge.classifier import Classifier, Options
-from ..edge.dataset import LABELS, list_films, split_by_patient
+from ..edge.dataset import LABELS, list_films, sample_per_class
 from ..edge.evaluation import score_labelled
 from ..edge.films import read_film
 from ..edge.preprocess import PreprocessSpec, to_tensor
+from ..train.run_folder import load_run, run_split
 
 MIN_CALIBRATION = 300
-
-
-def load_run(model_or_run: Path) -> tuple[Path, dict]:
-    """The Keras model file and its run.json, from a run folder or the model file in one."""
-    model_or_run = Path(model_or_run)
-    run_dir = model_or_run if model_or_run.is_dir() else model_or_run.parent
-    model_path = run_dir / "model.keras" if model_or_run.is_dir() else model_or_run
-    if not model_path.exists():
-        raise FileNotFoundError(f"no trained model at {model_path}")
-    run_file = run_dir / "run.json"
-    if not run_file.exists():
-        raise FileNotFoundError(f"no run.json beside {model_path}: convert needs the run's preprocessing")
-    return model_path, json.loads(run_file.read_text())
-
-
-def run_split(run: dict, data: Path | None = None):
-    """The run's own train and validation films (the same patients, by seed)."""
-    from ..train.fit import limit_per_class
-
-    films = limit_per_class(list_films(data or run["data"], run.get("split")), run.get("limit"), run["seed"])
-    return split_by_patient(films, run["val_fraction"], run["seed"])
-
-
-def calibration_films(films, count: int, seed: int):
-    """``count`` films drawn at random, half from each class where the class has enough."""
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for label in range(len(LABELS)):
-        group = [f for f in films if f.label == label]
-        take = min(len(group), count // len(LABELS))
-        chosen += [group[i] for i in sorted(rng.choice(len(group), take, replace=False))]
-    return chosen
 
 
 def representative_dataset(films, spec: PreprocessSpec):
@@ -122,19 +91,20 @@ def convert_run(model_or_run, calib: Path, out: Path, name: str | None = None, f
     out.mkdir(parents=True, exist_ok=True)
     name = name or f"pneumo_{run['arch']}"
     spec = PreprocessSpec.from_dict(run["preprocess"])
-    train_films, val_films = run_split(run)
+    _, val_films = run_split(run)
     calib_source = list_films(calib)
     val_paths = {f.path.resolve() for f in val_films}
     calib_pool = [f for f in calib_source if f.path.resolve() not in val_paths]
-    calib = calibration_films(calib_pool, calib_count, run["seed"])
-    if len(calib) < MIN_CALIBRATION or len({f.label for f in calib}) < 2:
+    calib_films = sample_per_class(calib_pool, calib_count // len(LABELS), run["seed"])
+    if len(calib_films) < MIN_CALIBRATION or len({f.label for f in calib_films}) < 2:
         raise ValueError(f"calibration needs at least {MIN_CALIBRATION} films from both classes; "
-                         f"{len(calib)} found outside the validation split")
-    print(f"calibrating int8 on {len(calib)} films ({sum(f.label for f in calib)} pneumonia)", flush=True)
+                         f"{len(calib_films)} found outside the validation split")
+    print(f"calibrating int8 on {len(calib_films)} films ({sum(f.label for f in calib_films)} pneumonia)",
+          flush=True)
 
     model = inference_model(keras.models.load_model(model_path), run["arch"])
     variants = {"float32": convert(model, "float32"),
-                "int8": convert(model, "int8", representative_dataset(calib, spec))}
+                "int8": convert(model, "int8", representative_dataset(calib_films, spec))}
     if float16:
         variants["float16"] = convert(model, "float16")
 

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from .backends import edgetpu
+from .versions import dist_version
 
 # ARM "CPU part" codes seen on Raspberry Pi boards (/proc/cpuinfo has no model name there).
 ARM_PARTS = {"0xd03": "Cortex-A53", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76", "0xb76": "ARM1176"}
@@ -43,8 +44,8 @@ def machine_info(runtime=None) -> dict:
         "os": _os_name(),
         "kernel": platform.release(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "numpy": _version_of("numpy"),
-        "pillow": _version_of("Pillow"),
+        "numpy": dist_version("numpy"),
+        "pillow": dist_version("Pillow"),
         "runtime": runtime.name if runtime else None,
         "runtime_version": runtime.version if runtime else None,
         **tpu,
@@ -174,15 +175,6 @@ def _dpkg_versions(pattern: str) -> str | None:
     installed = [" ".join(line.split()[:2]) for line in result.stdout.splitlines()
                  if line.endswith("installed") and "not-installed" not in line]
     return ", ".join(installed) or None
-
-
-def _version_of(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 def _read_text(path) -> str | None:

@@ -10,27 +10,33 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Callable
 
 from .errors import BackendUnavailable, PneumoError
 
 RESULT_MARK = "PNEUMO-BENCH-RESULT "
 
 
-def measure(spec: dict) -> dict:
-    try:
-        from .bench_measure import measure_tflite
+def answer(measure: Callable[[dict], dict]) -> int:
+    """The worker protocol: read a row's spec on stdin, measure it, print the result line.
 
-        return measure_tflite(spec)
+    Also used by the workstation's notebook baseline, which runs as its own process.
+    """
+    spec = json.loads(sys.stdin.read())
+    try:
+        result = measure(spec)
     except BackendUnavailable as exc:
-        return {"status": "unavailable", "reason": str(exc)}
+        result = {"status": "unavailable", "reason": str(exc)}
     except PneumoError as exc:
-        return {"status": "failed", "reason": str(exc)}
+        result = {"status": "failed", "reason": str(exc)}
+    sys.stdout.write(RESULT_MARK + json.dumps(result) + "\n")
+    return 0
 
 
 def main() -> int:
-    result = measure(json.loads(sys.stdin.read()))
-    sys.stdout.write(RESULT_MARK + json.dumps(result) + "\n")
-    return 0
+    from .bench_measure import measure_tflite
+
+    return answer(measure_tflite)
 
 
 if __name__ == "__main__":

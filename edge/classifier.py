@@ -131,7 +131,7 @@ class Classifier:
         cam = outputs.get("cam")
         timings.update(preprocess=(t1 - t0) * 1000, invoke=(t2 - t1) * 1000)
         return Prediction(label, probability, self.threshold, self.id, timings,
-                          None if cam is None else cam.reshape(cam.shape[1], cam.shape[2]))
+                          None if cam is None else cam.reshape(cam.shape[1], cam.shape[2]), film)
 
     def predict(self, source: Source) -> Prediction:
         """Read, check and score one film from a path or its bytes."""
@@ -139,7 +139,6 @@ class Classifier:
         film = read_film(source, min_size=self.spec.size)
         decode_ms = (time.perf_counter() - t0) * 1000
         prediction = self.predict_film(film)
-        prediction.film = film
         prediction.timings_ms = {"decode": decode_ms, **prediction.timings_ms,
                                  "total": (time.perf_counter() - t0) * 1000}
         return prediction

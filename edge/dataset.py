@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .films import FILM_SUFFIXES
 
 LABELS = ("NORMAL", "PNEUMONIA")
@@ -134,6 +136,21 @@ def split_by_patient(films: list[LabelledFilm], val_fraction: float = 0.15, seed
     train = [f for f in films if f.patient not in val_patients]
     val = [f for f in films if f.patient in val_patients]
     return train, val
+
+
+def sample_per_class(films: list[LabelledFilm], per_class: int | None, seed: int) -> list[LabelledFilm]:
+    """At most ``per_class`` films of each label, drawn at random with ``seed``, in listing order.
+
+    ``None`` (or 0) keeps every film.
+    """
+    if not per_class:
+        return films
+    rng = np.random.default_rng(seed)
+    kept = []
+    for label in range(len(LABELS)):
+        group = [f for f in films if f.label == label]
+        kept += [group[i] for i in sorted(rng.choice(len(group), min(len(group), per_class), replace=False))]
+    return kept
 
 
 def _majority_label(films: list[LabelledFilm]) -> int:

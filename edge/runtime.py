@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import BackendUnavailable
+from .versions import dist_version
 
 RUNTIME_ENV = "PNEUMO_RUNTIME"
 RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
@@ -34,10 +35,10 @@ class Runtime:
 def _load(name: str) -> Runtime:
     if name == "ai_edge_litert":
         module = importlib.import_module("ai_edge_litert.interpreter")
-        version = _dist_version("ai-edge-litert")
+        version = dist_version("ai-edge-litert") or "unknown"
     elif name == "tflite_runtime":
         module = importlib.import_module("tflite_runtime.interpreter")
-        version = _dist_version("tflite-runtime")
+        version = dist_version("tflite-runtime") or "unknown"
     elif name == "tensorflow":
         tf = importlib.import_module("tensorflow")
         return Runtime(name, tf.__version__, tf.lite.Interpreter, tf.lite.experimental.load_delegate,
@@ -46,15 +47,6 @@ def _load(name: str) -> Runtime:
         raise BackendUnavailable(f"unknown interpreter runtime {name!r}; choose one of {', '.join(RUNTIMES)}",
                                  code="unknown_runtime")
     return Runtime(name, version, module.Interpreter, module.load_delegate, module.OpResolverType)
-
-
-def _dist_version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def load_runtime(name: str | None = None) -> Runtime:

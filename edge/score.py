@@ -100,26 +100,27 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1 and options.threads is None:  # share the cores, do not oversubscribe them
         options.threads = max(1, (os.cpu_count() or 1) // args.workers)
     _init(options, str(folder), args.heatmap)  # fails fast, in this process, on a bad model or backend
-    print(f"model {_worker['classifier'].id} on {_worker['classifier'].backend} "
-          f"({_worker['classifier'].runtime.name} {_worker['classifier'].runtime.version})",
+    classifier = _worker["classifier"]
+    print(f"model {classifier.id} on {classifier.backend} ({classifier.runtime.name} {classifier.runtime.version})",
           file=sys.stderr, flush=True)
     started = time.monotonic()
     progress = Progress(len(todo))
-    tally: Counter = Counter()
+    labels: Counter = Counter()
+    errors: Counter = Counter()
     try:
         for row in _rows(todo, args.workers, options, str(folder), args.heatmap):
             results.write(row)
-            tally[row.get("error_code") and "error" or row["label"]] += 1
             if row.get("error_code"):
-                tally[f"error:{row['error_code']}"] += 1
+                errors[row["error_code"]] += 1
+            else:
+                labels[row["label"]] += 1
             progress.update()
     finally:
         progress.close()
         results.close()
     elapsed = time.monotonic() - started
-    errors = {k[6:]: v for k, v in tally.items() if k.startswith("error:")}
     print(f"scored {len(todo)} films in {elapsed:.1f} s ({len(todo) / max(elapsed, 1e-9):.1f} films/s): "
-          f"PNEUMONIA {tally['PNEUMONIA']}, NORMAL {tally['NORMAL']}, errors {tally['error']}"
+          f"PNEUMONIA {labels['PNEUMONIA']}, NORMAL {labels['NORMAL']}, errors {sum(errors.values())}"
           + (f" ({', '.join(f'{k} {v}' for k, v in sorted(errors.items()))})" if errors else "")
           + f"; results in {out}", file=sys.stderr)
     return 0

@@ -14,47 +14,12 @@ from pneumo_edge.edge.errors import FilmError, MissingExtra
 from pneumo_edge.edge.films import read_film
 from pneumo_edge.edge.quality import check_film
 
+from dicom_files import make_dicom
+
 pydicom = pytest.importorskip("pydicom")
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.encaps import encapsulate  # noqa: E402
+from pydicom.dataset import Dataset  # noqa: E402
 from pydicom.pixels import get_decoder  # noqa: E402
-from pydicom.uid import (  # noqa: E402
-    ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGLSLossless, SecondaryCaptureImageStorage, generate_uid,
-)
-
-
-def make_dicom(pixels: np.ndarray | None, syntax=ExplicitVRLittleEndian, encoded: bytes | None = None,
-               **elements) -> bytes:
-    """A DICOM file holding ``pixels`` (rows, cols[, 3]) or (frames, rows, cols), natively or as ``encoded``."""
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = syntax
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID, dataset.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "CR"
-    if pixels is not None:
-        colour = pixels.ndim == 3 and pixels.shape[-1] == 3
-        frames = pixels.shape[0] if pixels.ndim == 3 and not colour else None
-        dataset.Rows, dataset.Columns = pixels.shape[-3:-1] if colour else pixels.shape[-2:]
-        dataset.SamplesPerPixel = 3 if colour else 1
-        dataset.PhotometricInterpretation = "RGB" if colour else "MONOCHROME2"
-        if colour:
-            dataset.PlanarConfiguration = 0
-        if frames:
-            dataset.NumberOfFrames = frames
-        dataset.BitsAllocated = dataset.BitsStored = pixels.dtype.itemsize * 8
-        dataset.HighBit = dataset.BitsStored - 1
-        dataset.PixelRepresentation = 0
-        dataset.PixelData = encapsulate([encoded]) if encoded else pixels.tobytes()
-    for name, value in elements.items():
-        setattr(dataset, name, value)
-    buffer = io.BytesIO()
-    private = not pydicom.uid.UID(syntax).is_transfer_syntax  # an unknown syntax: say how to write it
-    pydicom.dcmwrite(buffer, dataset, enforce_file_format=True,
-                     **({"implicit_vr": False, "little_endian": True} if private else {}))
-    return buffer.getvalue()
+from pydicom.uid import JPEGBaseline8Bit, JPEGLSLossless  # noqa: E402
 
 
 def grey(source) -> np.ndarray:

@@ -15,6 +15,8 @@ from pneumo_edge.edge.films import Film, read_film
 from pneumo_edge.edge.preprocess import PreprocessSpec, to_tensor
 from pneumo_edge.edge.quality import check_film
 
+from dicom_files import make_dicom
+
 SIDE = 224
 
 
@@ -205,21 +207,8 @@ def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
 
 
 def dicom_without_pixels() -> bytes:
-    pydicom = pytest.importorskip("pydicom")
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import BasicTextSRStorage, ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = BasicTextSRStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    report = Dataset()
-    report.file_meta = meta
-    report.SOPClassUID, report.SOPInstanceUID = BasicTextSRStorage, meta.MediaStorageSOPInstanceUID
-    report.Modality = "SR"
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, report, enforce_file_format=True)
-    return buffer.getvalue()
+    pytest.importorskip("pydicom")
+    return make_dicom(None)
 
 
 def test_bomb_png_is_tiny():

@@ -27,6 +27,8 @@ from PIL import Image
 from pneumo_edge.edge.errors import FilmError, MissingExtra
 from pneumo_edge.edge.films import Film, read_film
 
+from dicom_files import make_dicom
+
 REPO = Path(__file__).resolve().parents[1]
 FULLRES = Path(os.environ.get("PNEUMO_SHARED_DATA", REPO.parent / "shared" / "data")) / "fullres"
 
@@ -55,32 +57,9 @@ def encode(image: Image.Image, fmt: str, **options) -> bytes:
 
 
 def dicom(pixels: np.ndarray, encoded: bytes | None = None, **elements) -> bytes:
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, SecondaryCaptureImageStorage
+    from pydicom.uid import JPEGBaseline8Bit
 
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = JPEGBaseline8Bit if encoded else ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = "1.2.3.4"
-    dataset = Dataset()
-    dataset.file_meta = meta
-    colour = pixels.ndim == 3
-    dataset.Rows, dataset.Columns = pixels.shape[:2]
-    dataset.SamplesPerPixel = 3 if colour else 1
-    dataset.PhotometricInterpretation = "RGB" if colour else "MONOCHROME2"
-    if colour:
-        dataset.PlanarConfiguration = 0
-    dataset.BitsAllocated = dataset.BitsStored = pixels.dtype.itemsize * 8
-    dataset.HighBit = dataset.BitsStored - 1
-    dataset.PixelRepresentation = 0
-    dataset.PixelData = encapsulate([encoded]) if encoded else pixels.tobytes()
-    for name, value in elements.items():
-        setattr(dataset, name, value)
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
-    return buffer.getvalue()
+    return make_dicom(pixels, JPEGBaseline8Bit if encoded else None, encoded, instance_uid="1.2.3.4", **elements)
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,13 +10,12 @@ import numpy as np
 
 from ..edge import metrics
 from ..edge.dataset import list_films
+from .run_folder import load_run, run_split
 
 
 def _films(args):
     films = list_films(args.data, args.split)
     if args.val_of:
-        from ..convert.pipeline import load_run, run_split
-
         _, run = load_run(Path(args.val_of))
         _, val = run_split(run, Path(args.data))
         keep = {f.path.resolve() for f in val}
@@ -38,7 +37,6 @@ def score_tflite(model: Path, films, runtime: str | None):
 def score_keras(model_or_run: Path, films):
     import keras
 
-    from ..convert.pipeline import load_run
     from ..edge.preprocess import PreprocessSpec, scale_pixels
     from .films_in_memory import load_pixels
 

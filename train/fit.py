@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..edge import metrics
-from ..edge.dataset import LABELS, count_table, list_films, split_by_patient
+from ..edge.dataset import LABELS, count_table, list_films, sample_per_class, split_by_patient
 from ..edge.preprocess import SCALINGS, PreprocessSpec
 from .films_in_memory import load_pixels
 
@@ -23,18 +23,6 @@ def run_spec(args) -> PreprocessSpec:
     channels = args.channels or (3 if args.weights == "imagenet" else 1)
     scaling = "unit" if args.arch == "shallow" else "symmetric"
     return PreprocessSpec(size=args.size or DEFAULT_SIZE[args.arch], channels=channels, scaling=scaling)
-
-
-def limit_per_class(films, limit, seed):
-    if not limit:
-        return films
-    rng = np.random.default_rng(seed)
-    kept = []
-    for label in range(len(LABELS)):
-        group = [f for f in films if f.label == label]
-        index = sorted(rng.permutation(len(group))[:limit])
-        kept += [group[i] for i in index]
-    return kept
 
 
 def augmenter(seed: int):
@@ -87,7 +75,7 @@ def train(args) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     spec = run_spec(args)
 
-    films = limit_per_class(list_films(args.data, args.split), args.limit, args.seed)
+    films = sample_per_class(list_films(args.data, args.split), args.limit, args.seed)
     train_films, val_films = split_by_patient(films, args.val_fraction, args.seed)
     print(count_table({"train": train_films, "val": val_films}), flush=True)
 

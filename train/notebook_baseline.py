@@ -12,7 +12,6 @@ protocol as :mod:`pneumo_edge.edge.bench_worker`.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..edge.bench_measure import peak_rss_mib, time_invoke, time_pipeline
-from ..edge.bench_worker import RESULT_MARK
+from ..edge.bench_worker import answer
 from ..edge.preprocess import SCALINGS
 
 
@@ -70,9 +69,7 @@ def measure_baseline(spec: dict) -> dict:
 
 
 def main() -> int:
-    result = measure_baseline(json.loads(sys.stdin.read()))
-    sys.stdout.write(RESULT_MARK + json.dumps(result) + "\n")
-    return 0
+    return answer(measure_baseline)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import io
 import logging
 import platform
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..classifier import Classifier, Options
 from ..errors import FilmError, MissingExtra
+from ..versions import dist_version
 from . import auth
 from .camera_slot import CameraSlot, CameraUnavailable
 from .scoring import Busy, Scorer
@@ -185,11 +185,5 @@ def _versions(model: dict) -> dict:
 
     return {"pneumo_edge": __version__, "python": platform.python_version(),
             model["runtime"]: model["runtime_version"], "numpy": numpy.__version__, "pillow": PIL.__version__,
-            "flask": _dist_version("flask"), "waitress": _dist_version("waitress")}
-
-
-def _dist_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
+            "flask": dist_version("flask") or "not installed",
+            "waitress": dist_version("waitress") or "not installed"}

@@ -58,12 +58,7 @@ class Scorer:
 
     def score_film(self, film: Film) -> dict:
         """Score a film already decoded (a camera frame)."""
-        def run(classifier: Classifier) -> Prediction:
-            prediction = classifier.predict_film(film)
-            prediction.film = film
-            return prediction
-
-        return self._score(run, None)
+        return self._score(lambda classifier: classifier.predict_film(film), None)
 
     def _score(self, run: Callable[[Classifier], Prediction], data: bytes | None) -> dict:
         started = time.perf_counter()

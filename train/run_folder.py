@@ -1,0 +1,27 @@
+"""A training run's folder: its model, its run.json, and its own train/validation films."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..edge.dataset import list_films, sample_per_class, split_by_patient
+
+
+def load_run(model_or_run: Path) -> tuple[Path, dict]:
+    """The Keras model file and its run.json, from a run folder or the model file in one."""
+    model_or_run = Path(model_or_run)
+    run_dir = model_or_run if model_or_run.is_dir() else model_or_run.parent
+    model_path = run_dir / "model.keras" if model_or_run.is_dir() else model_or_run
+    if not model_path.exists():
+        raise FileNotFoundError(f"no trained model at {model_path}")
+    run_file = run_dir / "run.json"
+    if not run_file.exists():
+        raise FileNotFoundError(f"no run.json beside {model_path}: the run's preprocessing is recorded there")
+    return model_path, json.loads(run_file.read_text())
+
+
+def run_split(run: dict, data: Path | None = None):
+    """The run's own train and validation films (the same patients, by seed)."""
+    films = sample_per_class(list_films(data or run["data"], run.get("split")), run.get("limit"), run["seed"])
+    return split_by_patient(films, run["val_fraction"], run["seed"])
