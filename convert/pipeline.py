@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from .. import edge
-from ..edge import metrics
 from ..edge.card import write_card
 from ..edge.classifier import Classifier, Options
-from ..edge.dataset import LABELS, list_films, sample_per_class
-from ..edge.evaluation import score_labelled
 from ..edge.films import read_film
+from ..edge.labelled import metrics
+from ..edge.labelled.listing import LABELS, list_films
+from ..edge.labelled.scoring import score_labelled
 from ..edge.preprocess import PreprocessSpec, to_tensor
 from ..train.run_folder import load_run, run_split
+from ..train.splits import sample_per_class
 
 MIN_CALIBRATION = 300
 

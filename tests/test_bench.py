@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pneumo_edge.edge.bench_report import ROW_FIELDS
+from pneumo_edge.edge.bench.report import ROW_FIELDS
 from pneumo_edge.edge.card import read_card
 from pneumo_edge.edge.classifier import shipped_models
 from pneumo_edge.edge.cli import main

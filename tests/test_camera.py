@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pneumo_edge.edge.camera import PICAMERA2_MISSING, ReplayCamera, capture_film, open_camera
 from pneumo_edge.edge.classifier import Classifier
 from pneumo_edge.edge.cli import main
 from pneumo_edge.edge.errors import BackendUnavailable, FilmError
 from pneumo_edge.edge.films import read_film
+from pneumo_edge.edge.films.camera import PICAMERA2_MISSING, ReplayCamera, capture_film, open_camera
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pneumo_edge.edge.dataset import count_table, list_films, parse_label, patient_id, split_by_patient
+from pneumo_edge.edge.labelled.listing import list_films, parse_label, patient_id
+from pneumo_edge.train.splits import count_table, split_by_patient
 
 
 @pytest.mark.parametrize("name, patient", [

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pneumo_edge.edge import metrics
+from pneumo_edge.edge.labelled import metrics
 
 Y = [0, 0, 0, 1, 1, 1, 1]
 S = [0.1, 0.4, 0.7, 0.35, 0.8, 0.9, 0.7]

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from pneumo_edge.edge.cli import main
-from pneumo_edge.edge.results_file import ResultsFile
-from pneumo_edge.edge.score import walk
+from pneumo_edge.edge.commands.results_file import ResultsFile
+from pneumo_edge.edge.commands.score import walk
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -296,8 +296,8 @@ def test_capture_without_a_camera_is_404(client):
 
 
 def test_capture_from_a_replay_camera_is_scored(fullres_dir, reference, tmp_path):
-    camera = pytest.importorskip("pneumo_edge.edge.camera",
-                                 reason="the camera module (edge/camera.py) is not in this tree")
+    camera = pytest.importorskip("pneumo_edge.edge.films.camera",
+                                 reason="the camera module (edge/films/camera.py) is not in this tree")
     kind = f"replay:{fullres_dir}"
     app = create_app(ServeConfig(camera=kind, save_dir=tmp_path))
     client = app.test_client()
@@ -315,7 +315,7 @@ def test_capture_from_a_replay_camera_is_scored(fullres_dir, reference, tmp_path
 
 
 def test_a_camera_that_cannot_open_leaves_the_server_without_one(tmp_path):
-    pytest.importorskip("pneumo_edge.edge.camera", reason="the camera module (edge/camera.py) is not in this tree")
+    pytest.importorskip("pneumo_edge.edge.films.camera", reason="the camera module (edge/films/camera.py) is not in this tree")
     app = create_app(ServeConfig(camera=f"replay:{tmp_path / 'absent'}"))
     client = app.test_client()
     health = client.get("/api/health").get_json()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..edge import metrics
-from ..edge.dataset import list_films
+from ..edge.labelled import metrics
+from ..edge.labelled.listing import list_films
 from .run_folder import load_run, run_split
 
 
@@ -27,7 +27,7 @@ def _films(args):
 
 def score_tflite(model: Path, films, runtime: str | None):
     from ..edge.classifier import Classifier, Options
-    from ..edge.evaluation import score_labelled
+    from ..edge.labelled.scoring import score_labelled
 
     classifier = Classifier(Options(model=model, runtime=runtime))
     y, scores, errors = score_labelled(classifier, films)

@@ -6,9 +6,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from ..edge.dataset import LabelledFilm
 from ..edge.errors import FilmError
 from ..edge.films import read_film
+from ..edge.labelled.listing import LabelledFilm
 from ..edge.preprocess import PreprocessSpec, resize_grey
 
 

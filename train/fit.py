@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..edge import metrics
-from ..edge.dataset import LABELS, count_table, list_films, sample_per_class, split_by_patient
+from ..edge.labelled import metrics
+from ..edge.labelled.listing import LABELS, list_films
 from ..edge.preprocess import SCALINGS, PreprocessSpec
 from .films_in_memory import load_pixels
+from .splits import count_table, sample_per_class, split_by_patient
 
 DEFAULT_SIZE = {"shallow": 64, "mobilenet": 224}
 DEFAULT_LR = {"shallow": 1e-3, "mobilenet": 2e-3}

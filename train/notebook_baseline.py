@@ -7,7 +7,7 @@ as the model was trained, and ``model.predict(x[None], verbose=0)``.
 It lives with the workstation code because it needs TensorFlow: ``pneumo bench``
 (in the device package, which never imports TensorFlow) runs it as its own process,
 ``python -m pneumo_edge.train.notebook_baseline < spec.json``, with the same
-protocol as :mod:`pneumo_edge.edge.bench_worker`.
+protocol as :mod:`pneumo_edge.edge.bench.worker`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import time
 import numpy as np
 from PIL import Image
 
-from ..edge.bench_measure import peak_rss_mib, time_invoke, time_pipeline
-from ..edge.bench_worker import answer
+from ..edge.bench.measure import peak_rss_mib, time_invoke, time_pipeline
+from ..edge.bench.worker import answer
 from ..edge.preprocess import SCALINGS
 
 
 def measure_baseline(spec: dict) -> dict:
-    """The same protocol as :func:`pneumo_edge.edge.bench_measure.measure_tflite`, for the Keras pipeline.
+    """The same protocol as :func:`pneumo_edge.edge.bench.measure.measure_tflite`, for the Keras pipeline.
 
     The load time includes importing TensorFlow, as a notebook's first cell pays it.
     """

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..edge import metrics  # noqa: E402
+from ..edge.labelled import metrics  # noqa: E402
 
 
 def plot_history(history_csv: Path, out: Path) -> list[Path]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..edge.dataset import list_films, sample_per_class, split_by_patient
+from ..edge.labelled.listing import list_films
+from .splits import sample_per_class, split_by_patient
 
 
 def load_run(model_or_run: Path) -> tuple[Path, dict]:

@@ -3,7 +3,7 @@
 Starting the Pi camera takes a second or more, so it is opened once when the
 server starts and closed when it stops; captures from several requests are
 serialised by a lock. ``kind`` is ``none``, ``picamera2`` (``picamera2:N``) or
-``replay:DIR``, as understood by :func:`pneumo_edge.edge.camera.open_camera`.
+``replay:DIR``, as understood by :func:`pneumo_edge.edge.films.camera.open_camera`.
 A camera that cannot be opened leaves the server running without one, and says why.
 """
 
@@ -41,7 +41,7 @@ class CameraSlot:
         if self.kind == "none":
             return "no camera configured (pneumo serve --camera)"
         try:
-            from ..camera import open_camera
+            from ..films.camera import open_camera
         except ImportError as exc:
             return f"camera support is not installed ({exc})"
         try:
@@ -53,7 +53,7 @@ class CameraSlot:
 
     def capture(self) -> Film:
         """One frame as a :class:`Film`; a bad frame raises FilmError like a bad upload."""
-        from ..camera import capture_film
+        from ..films.camera import capture_film
 
         with self._lock:
             if self._camera is None:

@@ -11,7 +11,7 @@ import socket
 import sys
 from pathlib import Path
 
-from ..options import add_model_arguments, options_from
+from ..commands.options import add_model_arguments, options_from
 from .auth import TOKEN_ENV
 
 #: Request bytes allowed beyond --max-upload-mb for the multipart envelope; a larger

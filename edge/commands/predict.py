@@ -9,7 +9,6 @@ from pathlib import Path
 
 from .options import add_model_arguments, options_from
 
-
 HELP = "score one or more films"
 
 
@@ -21,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .classifier import Classifier
-    from .errors import FilmError
-    from .heatmap import save_overlay
+    from ..classifier import Classifier
+    from ..errors import FilmError
+    from ..heatmap import save_overlay
 
     classifier = Classifier(options_from(args))
     failures = 0

@@ -10,9 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .films import FILM_SUFFIXES
+from ..films import FILM_SUFFIXES
 from .options import add_model_arguments, options_from
-
 
 HELP = "score a folder of films into a CSV or JSONL, resumable"
 
@@ -49,7 +48,7 @@ _worker: dict = {}
 
 
 def _init(options, folder: str, heatmap: str | None) -> None:
-    from .classifier import Classifier
+    from ..classifier import Classifier
 
     _worker.update(classifier=Classifier(options), folder=Path(folder),
                    heatmap=Path(heatmap) if heatmap else None)
@@ -57,8 +56,8 @@ def _init(options, folder: str, heatmap: str | None) -> None:
 
 def score_one(relative: str) -> dict:
     """The row for one film; every failure lands on the row, never in the caller."""
-    from .errors import PneumoError
-    from .heatmap import save_overlay
+    from ..errors import PneumoError
+    from ..heatmap import save_overlay
 
     classifier = _worker["classifier"]
     row = {"path": relative, "model": classifier.id, "threshold": classifier.threshold}
@@ -82,8 +81,8 @@ def score_one(relative: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .results_file import ResultsFile
     from .progress import Progress
+    from .results_file import ResultsFile
 
     folder = Path(args.folder)
     if not folder.is_dir():

@@ -15,8 +15,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .backends import edgetpu
-from .versions import dist_version
+from ..backends import edgetpu
+from ..versions import dist_version
 
 # ARM "CPU part" codes seen on Raspberry Pi boards (/proc/cpuinfo has no model name there).
 ARM_PARTS = {"0xd03": "Cortex-A53", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76", "0xb76": "ARM1176"}

@@ -17,8 +17,8 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from .errors import FilmError, MissingExtra, PneumoError
-from .films import MAX_PIXELS, Film, high_depth_to_grey, to_grey
+from ..errors import FilmError, MissingExtra, PneumoError
+from .film import MAX_PIXELS, Film, high_depth_to_grey, to_grey
 
 _PIXEL_ELEMENTS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 

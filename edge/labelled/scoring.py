@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .classifier import Classifier
-from .dataset import LabelledFilm
-from .errors import FilmError
+from ..classifier import Classifier
+from ..errors import FilmError
+from .listing import LabelledFilm
 
 
 def score_labelled(classifier: Classifier, films: list[LabelledFilm]

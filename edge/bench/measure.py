@@ -85,10 +85,10 @@ def measure_tflite(spec: dict) -> dict:
     decode, quality gate, preprocess, invoke, postprocess. Invoke is
     ``interpreter.invoke()`` alone on tensors prepared beforehand.
     """
-    from . import adapters
-    from .classifier import Classifier, Options
-    from .films import read_film
-    from .preprocess import to_tensor
+    from .. import adapters
+    from ..classifier import Classifier, Options
+    from ..films import read_film
+    from ..preprocess import to_tensor
 
     films, runs, warmup = spec["films"], spec["runs"], spec["warmup"]
     classifier = Classifier(Options(model=spec["model"], backend=spec["backend"], threads=spec.get("threads"),

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import BackendUnavailable, FilmError
-from .films import FILM_SUFFIXES, Film, open_image, to_grey
+from ..errors import BackendUnavailable, FilmError
+from .film import FILM_SUFFIXES, Film, to_grey
+from .raster import open_image
 
 PICAMERA2_MISSING = ("the Pi camera needs picamera2, which comes from Raspberry Pi OS, not pip: "
                      "run `sudo apt install python3-picamera2` and use a venv made with "

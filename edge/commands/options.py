@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .backends import BACKENDS
-from .classifier import Options
-from .runtime import RUNTIME_ENV, RUNTIMES
+from ..backends import BACKENDS
+from ..classifier import Options
+from ..runtime import RUNTIME_ENV, RUNTIMES
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

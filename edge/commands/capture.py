@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .camera import open_camera
-    from .classifier import Classifier
+    from ..classifier import Classifier
+    from ..films.camera import open_camera
 
     failures = 0
     with open_camera(args.camera) as camera:  # first: a missing camera is found before the model loads
@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _capture_one(camera, classifier, index: int, args: argparse.Namespace) -> bool:
     """Capture, score and report one film; False when it could not be scored."""
-    from .camera import film_from_frame
-    from .errors import FilmError
-    from .heatmap import save_overlay
+    from ..errors import FilmError
+    from ..films.camera import film_from_frame
+    from ..heatmap import save_overlay
     from .predict import print_error, print_result
 
     started = time.perf_counter()

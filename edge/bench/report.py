@@ -7,8 +7,8 @@ added and each row keeps the speed-up against its own machine's baseline.
 
 from __future__ import annotations
 
-from .bench_machine import machine_label
-from .errors import PneumoError
+from ..errors import PneumoError
+from .machine import machine_label
 
 #: Every row of every result carries exactly these keys (``None`` where not measured).
 ROW_FIELDS = ("kind", "model", "variant", "model_id", "model_path", "size_bytes", "validation_auc", "backend",

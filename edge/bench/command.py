@@ -1,7 +1,7 @@
 """``pneumo bench``: latency, memory and accuracy per model variant, backend and thread count.
 
 Every row (variant x backend x threads, and the notebook baseline) is measured in
-a fresh Python process (:mod:`.bench_worker`), so load time, first inference and
+a fresh Python process (:mod:`.worker`), so load time, first inference and
 peak memory are that row's own. Rows whose backend is missing stay in the
 results as ``unavailable`` with the reason. ``--compare`` lays the JSON of
 several runs (several devices) side by side without measuring anything.
@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from .backends import BACKENDS
-from .errors import PneumoError
+from ..backends import BACKENDS
+from ..errors import PneumoError
 
 SCHEMA = "pneumo-bench/1"
 DEFAULT_FILMS = Path("../shared/data/fullres")  # the project's films, beside a checkout
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import bench_report
+    from . import report
 
     if args.compare:
         results = [load_results(path) for path in args.compare]
@@ -67,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
         results = [benchmark(args)]
         if args.json:
             Path(args.json).write_text(json.dumps(results[0], indent=2) + "\n")
-    print(bench_report.text_table(results))
+    print(report.text_table(results))
     if args.markdown:
-        Path(args.markdown).write_text(bench_report.markdown(results))
+        Path(args.markdown).write_text(report.markdown(results))
     if args.plot:
         try:
-            bench_report.plot(results, args.plot)
+            report.plot(results, args.plot)
         except ModuleNotFoundError as exc:
             print(f"pneumo bench: no plot: {exc.name} is not installed "
                   "(pip install 'pneumo-edge[dev]' or matplotlib)", file=sys.stderr)
@@ -80,9 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def benchmark(args: argparse.Namespace) -> dict:
-    from .bench_machine import machine_info
-    from .card import preprocess_spec, read_card
-    from .runtime import load_runtime
+    from ..card import preprocess_spec, read_card
+    from ..runtime import load_runtime
+    from .machine import machine_info
 
     backends = parse_list(args.backends, "--backends")
     for backend in backends:
@@ -115,8 +115,8 @@ def benchmark(args: argparse.Namespace) -> dict:
 
 
 def measure_tflite_row(model: Path, card: dict, backend: str, threads: int | None, runtime, common: dict) -> dict:
-    from .backends import get_backend
-    from .card import model_id
+    from ..backends import get_backend
+    from ..card import model_id
 
     row = new_row("tflite", model=model.stem, variant=card.get("variant"), model_id=model_id(card),
                   model_path=str(model), size_bytes=model.stat().st_size,
@@ -153,8 +153,8 @@ def measure_baseline_row(keras_model: str | None, common: dict) -> tuple[dict, d
 
 def baseline_settings(path: Path) -> dict:
     """Scaling and threshold from the training run beside the model, else the shipped default card's."""
-    from .card import read_card
-    from .classifier import default_model
+    from ..card import read_card
+    from ..classifier import default_model
 
     run_file, metrics_file = path.with_name("run.json"), path.with_name("val_metrics.json")
     if run_file.is_file():
@@ -167,10 +167,10 @@ def baseline_settings(path: Path) -> dict:
             "resize": "Pillow default filter", "threads": "TensorFlow default", "validation_auc": auc}
 
 
-def run_worker(spec: dict, label: str, module: str = "pneumo_edge.edge.bench_worker") -> dict:
+def run_worker(spec: dict, label: str, module: str = "pneumo_edge.edge.bench.worker") -> dict:
     """Measure one row in a fresh interpreter running ``module``; a crash becomes a failed row
     with its last error line."""
-    from .bench_worker import RESULT_MARK
+    from .worker import RESULT_MARK
 
     print(f"pneumo bench: measuring {label} ...", file=sys.stderr, flush=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -188,7 +188,7 @@ def run_worker(spec: dict, label: str, module: str = "pneumo_edge.edge.bench_wor
 
 
 def new_row(kind: str, **fields) -> dict:
-    from .bench_report import ROW_FIELDS
+    from .report import ROW_FIELDS
 
     row = dict.fromkeys(ROW_FIELDS)
     row.update(kind=kind, **fields)
@@ -203,7 +203,7 @@ def speedup(row: dict, baseline: dict) -> dict | None:
 
 
 def resolve_models(given: list[str] | None) -> list[Path]:
-    from .classifier import shipped_models
+    from ..classifier import shipped_models
 
     shipped = shipped_models()
     if not given:
@@ -229,9 +229,9 @@ def resolve_films(given: list[str] | None, side: int) -> tuple[list[Path], list[
     are not films at all are ignored). Films the quality gate refuses are
     skipped too, since the device would not score them either.
     """
-    from .errors import FilmError
-    from .films import FILM_SUFFIXES, read_film
-    from .quality import check_film
+    from ..errors import FilmError
+    from ..films import FILM_SUFFIXES, read_film
+    from ..quality import check_film
 
     if not given:
         if not DEFAULT_FILMS.is_dir():

@@ -1,4 +1,4 @@
-"""One benchmark row in a fresh process: ``python -m pneumo_edge.edge.bench_worker < spec.json``.
+"""One benchmark row in a fresh process: ``python -m pneumo_edge.edge.bench.worker < spec.json``.
 
 Reads the row's spec (JSON) on stdin and prints its measurements as one line
 starting with :data:`RESULT_MARK`, so anything a library prints on stdout cannot
@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Callable
 
-from .errors import BackendUnavailable, PneumoError
+from ..errors import BackendUnavailable, PneumoError
 
 RESULT_MARK = "PNEUMO-BENCH-RESULT "
 
@@ -34,7 +34,7 @@ def answer(measure: Callable[[dict], dict]) -> int:
 
 
 def main() -> int:
-    from .bench_measure import measure_tflite
+    from .measure import measure_tflite
 
     return answer(measure_tflite)
 
