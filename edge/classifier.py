@@ -86,22 +86,17 @@ class Classifier:
         self.load_ms = (time.perf_counter() - started) * 1000
 
     def _make_interpreter(self, options: Options):
+        """The backend's interpreter and the model file it runs; the CPU's when allowed to fall back."""
         backend = get_backend(options.backend)
-        model_path = self.model_path
-        if options.backend == "edgetpu" and not model_path.name.endswith("_edgetpu.tflite"):
-            compiled = model_path.with_name(model_path.stem + "_edgetpu.tflite")
-            model_path = compiled if compiled.exists() else model_path
-        config = (backend.Config(threads=options.threads, kernels=options.kernels) if options.backend == "cpu"
-                  else backend.Config(device=options.device))
+        model_path = backend.model_file(self.model_path)
         try:
-            return backend.make_interpreter(model_path, config, self.runtime), model_path
+            return backend.make_interpreter(model_path, backend.config_from(options), self.runtime), model_path
         except BackendUnavailable:
             if options.fallback != "cpu" or options.backend == "cpu":
                 raise
             self.backend = "cpu"
             cpu = get_backend("cpu")
-            return cpu.make_interpreter(self.model_path, cpu.Config(threads=options.threads, kernels=options.kernels),
-                                        self.runtime), self.model_path
+            return cpu.make_interpreter(self.model_path, cpu.config_from(options), self.runtime), self.model_path
 
     def describe(self) -> dict:
         return {"model": self.id, "model_path": str(self.model_path), "backend": self.backend,

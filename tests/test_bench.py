@@ -78,7 +78,7 @@ def test_every_row_has_every_field(full_run):
 def test_unavailable_edgetpu_rows_carry_the_reason(full_run):
     from pneumo_edge.edge.backends import edgetpu
 
-    reason = edgetpu.probe(load_runtime())
+    reason = edgetpu.probe(load_runtime(), edgetpu.Config())
     if reason is None:
         pytest.skip("libedgetpu is installed here")
     result, _, stdout = full_run

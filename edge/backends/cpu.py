@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -21,7 +22,15 @@ class Config:
     kernels: str = "default"  # "default" (the runtime's fastest) or "reference" (TFLite's reference kernels)
 
 
-def probe(runtime) -> str | None:
+def config_from(options) -> Config:
+    return Config(threads=options.threads, kernels=options.kernels)
+
+
+def model_file(path: Path) -> Path:
+    return path
+
+
+def probe(runtime, config: Config) -> str | None:
     return None
 
 

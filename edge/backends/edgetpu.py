@@ -10,9 +10,11 @@ from __future__ import annotations
 import ctypes
 import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import BackendUnavailable
 
+COMPILED_SUFFIX = "_edgetpu.tflite"  # what edgetpu_compiler names its output
 LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 
 
@@ -22,13 +24,25 @@ class Config:
     library: str | None = None  # override the platform's libedgetpu name
 
 
+def config_from(options) -> Config:
+    return Config(device=options.device)
+
+
+def model_file(path: Path) -> Path:
+    """The compiled ``<stem>_edgetpu.tflite`` beside ``path`` when there is one, else ``path``."""
+    if path.name.endswith(COMPILED_SUFFIX):
+        return path
+    compiled = path.with_name(path.stem + COMPILED_SUFFIX)
+    return compiled if compiled.exists() else path
+
+
 def library_name(config: Config) -> str:
     return config.library or LIBRARY.get(platform.system(), "libedgetpu.so.1")
 
 
-def probe(runtime, config: Config | None = None) -> str | None:
+def probe(runtime, config: Config) -> str | None:
     """Why the Edge TPU cannot be used here, or None when its library loads."""
-    name = library_name(config or Config())
+    name = library_name(config)
     try:
         ctypes.CDLL(name)
     except OSError:
@@ -41,7 +55,7 @@ def make_interpreter(model_path: str, config: Config, runtime):
     reason = probe(runtime, config)
     if reason:
         raise BackendUnavailable(f"Edge TPU unavailable: {reason}", hint="use --backend cpu, or --fallback cpu")
-    if not str(model_path).endswith("_edgetpu.tflite"):
+    if not str(model_path).endswith(COMPILED_SUFFIX):
         raise BackendUnavailable(
             f"{model_path} is not compiled for the Edge TPU",
             hint="run pneumo convert where edgetpu_compiler is installed, and use the *_edgetpu.tflite it writes")

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..backends import BACKENDS
+from ..backends import BACKENDS, get_backend
 from ..errors import PneumoError
 
 SCHEMA = "pneumo-bench/1"
@@ -86,8 +86,7 @@ def benchmark(args: argparse.Namespace) -> dict:
 
     backends = parse_list(args.backends, "--backends")
     for backend in backends:
-        if backend not in BACKENDS:
-            raise PneumoError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}", code="bad_backend")
+        get_backend(backend)  # an unknown name is an error before anything is measured
     threads = [parse_threads(t) for t in parse_list(args.threads, "--threads")]
     models = resolve_models(args.models)
     cards = {model: read_card(model) for model in models}
@@ -115,14 +114,15 @@ def benchmark(args: argparse.Namespace) -> dict:
 
 
 def measure_tflite_row(model: Path, card: dict, backend: str, threads: int | None, runtime, common: dict) -> dict:
-    from ..backends import get_backend
     from ..card import model_id
+    from ..classifier import Options
 
     row = new_row("tflite", model=model.stem, variant=card.get("variant"), model_id=model_id(card),
                   model_path=str(model), size_bytes=model.stat().st_size,
                   validation_auc=(card.get("validation") or {}).get("roc_auc"), backend=backend, threads=threads,
                   runtime=f"{runtime.name} {runtime.version}")
-    reason = get_backend(backend).probe(runtime)
+    module = get_backend(backend)
+    reason = module.probe(runtime, module.config_from(Options(threads=threads, device=common["device"])))
     if reason:
         return {**row, "status": "unavailable", "reason": reason}
     label = f"{model.stem} on {backend}" + (f", {threads} thread{'s' * (threads != 1)}" if threads else "")
