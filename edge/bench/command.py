@@ -24,7 +24,6 @@ from ..errors import PneumoError
 
 SCHEMA = "pneumo-bench/1"
 DEFAULT_FILMS = Path("../shared/data/fullres")  # the project's films, beside a checkout
-RASTER_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
 HELP = "measure latency, memory and accuracy per model and backend"
@@ -230,7 +229,8 @@ def resolve_films(given: list[str] | None, side: int) -> tuple[list[Path], list[
     skipped too, since the device would not score them either.
     """
     from ..errors import FilmError
-    from ..films import FILM_SUFFIXES, read_film
+    from ..films import read_film, walk_films
+    from ..films.folders import RASTER_SUFFIXES, may_be_film
     from ..quality import check_film
 
     if not given:
@@ -242,17 +242,17 @@ def resolve_films(given: list[str] | None, side: int) -> tuple[list[Path], list[
     for item in given:
         path = Path(item)
         if path.is_dir():
-            candidates += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            candidates += walk_films(path)
         elif path.is_file():
             candidates.append(path)
         else:
             raise PneumoError(f"--films: no such file or folder: {path}", code="no_films")
     films, skipped = [], []
     for path in candidates:
-        if path.suffix.lower() not in FILM_SUFFIXES:
+        if not may_be_film(path):
             continue  # not a film at all (a README, a checksum list)
         if path.suffix.lower() not in RASTER_SUFFIXES:
-            skipped.append({"film": path.name, "reason": f"{path.suffix} films are not timed: the notebook "
+            skipped.append({"film": path.name, "reason": f"{path.suffix or 'extensionless'} films are not timed: the notebook "
                                                         "baseline opens films with Pillow, and every row scores "
                                                         "the same films"})
             continue

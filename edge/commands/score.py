@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ..films import FILM_SUFFIXES
+from ..films import walk_films
 from .options import add_model_arguments, options_from
 
 HELP = "score a folder of films into a CSV or JSONL, resumable"
@@ -27,20 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def walk(folder: Path, exclude: set[Path] = frozenset()) -> list[str]:
-    """Film paths under ``folder``, relative and sorted, for a stable order.
-
-    Files with a film extension are taken, and so are files with no extension
-    (digitisers often write DICOM without one); hidden files are not.
-    """
-    found = []
-    for path in folder.rglob("*"):
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue
-        if path.resolve() in exclude:
-            continue
-        if path.suffix.lower() in FILM_SUFFIXES or path.suffix == "":
-            found.append(path.relative_to(folder).as_posix())
-    return sorted(found)
+    """Film paths under ``folder`` (:func:`~..films.walk_films`), relative and sorted, for a stable order."""
+    return [path.relative_to(folder).as_posix() for path in walk_films(folder, exclude)]
 
 
 # One classifier per worker process, made by the pool's initializer.

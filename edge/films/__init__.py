@@ -8,11 +8,13 @@ with a specific code, never a bare Pillow exception.
 
 Modules: ``film`` (the type, the pixel limit, grey conversion), ``read`` (the one
 entry, DICOM recognised by content), ``raster`` (Pillow formats), ``dicom`` (the
-``[dicom]`` extra), ``camera`` (Pi camera frames and replay folders).
+``[dicom]`` extra), ``camera`` (Pi camera frames and replay folders),
+``folders`` (which files in a folder are films: one rule for every command).
 """
 
-from .film import FILM_SUFFIXES, MAX_PIXELS, Film, Source
+from .film import MAX_PIXELS, Film, Source
+from .folders import FILM_SUFFIXES, walk_films
 from .raster import open_image
 from .read import is_dicom, read_film
 
-__all__ = ["FILM_SUFFIXES", "MAX_PIXELS", "Film", "Source", "is_dicom", "open_image", "read_film"]
+__all__ = ["FILM_SUFFIXES", "MAX_PIXELS", "Film", "Source", "is_dicom", "open_image", "read_film", "walk_films"]

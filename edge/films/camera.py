@@ -17,7 +17,8 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import BackendUnavailable, FilmError
-from .film import FILM_SUFFIXES, Film, to_grey
+from .film import Film, to_grey
+from .folders import RASTER_SUFFIXES
 from .raster import open_image
 
 PICAMERA2_MISSING = ("the Pi camera needs picamera2, which comes from Raspberry Pi OS, not pip: "
@@ -67,8 +68,7 @@ class ReplayCamera:
         if not self.folder.is_dir():
             raise BackendUnavailable(f"replay camera: no folder {self.folder}", code="camera_unavailable")
         self.paths = sorted(p for p in self.folder.iterdir()
-                            if p.is_file() and p.suffix.lower() in FILM_SUFFIXES and p.suffix.lower()
-                            not in (".dcm", ".dicom"))
+                            if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
         if not self.paths:
             raise BackendUnavailable(f"replay camera: no JPEG, PNG, TIFF or BMP files in {self.folder}",
                                      code="camera_unavailable")

@@ -19,11 +19,7 @@ from ..errors import FilmError
 #: fit with room to spare; a decompression bomb does not).
 MAX_PIXELS = 64_000_000
 
-#: File endings walked by batch scoring.
-FILM_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
-
 Source = Union[str, os.PathLike, bytes]
-
 
 
 @dataclass
