@@ -37,6 +37,18 @@ class BackendUnavailable(PneumoError):
     code = "backend_unavailable"
 
 
+class DataError(PneumoError):
+    """Labelled data, a run folder or a calibration that cannot be used: missing, empty or malformed."""
+
+    code = "data"
+
+
+class Busy(PneumoError):
+    """Every place in the queue for the interpreter is taken: try again in a moment."""
+
+    code = "busy"
+
+
 class MissingExtra(PneumoError):
     """A feature whose optional dependencies are not installed."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pneumo_edge.edge.errors import DataError
 from pneumo_edge.edge.labelled.listing import list_films, parse_label, patient_id
 from pneumo_edge.train.splits import count_table, split_by_patient
 
@@ -60,7 +61,7 @@ def test_layouts_and_csv(tmp_path, train_dir):
         (tmp_path / "data/train/normal/a.jpeg", 0), (tmp_path / "data/train/Pneumonia/b.jpeg", 1)]
     bad = tmp_path / "bad.csv"
     bad.write_text("path,label\nx.png,COVID\n")
-    with pytest.raises(ValueError, match="bad.csv:2: unknown label 'COVID'"):
+    with pytest.raises(DataError, match="bad.csv:2: unknown label 'COVID'"):
         list_films(bad)
     assert "NORMAL" in count_table({"train": list_films(root)})
 

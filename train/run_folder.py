@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..edge.errors import DataError
 from ..edge.labelled.listing import list_films
 from .splits import sample_per_class, split_by_patient
 
@@ -15,10 +16,11 @@ def load_run(model_or_run: Path) -> tuple[Path, dict]:
     run_dir = model_or_run if model_or_run.is_dir() else model_or_run.parent
     model_path = run_dir / "model.keras" if model_or_run.is_dir() else model_or_run
     if not model_path.exists():
-        raise FileNotFoundError(f"no trained model at {model_path}")
+        raise DataError(f"no trained model at {model_path}: name a run folder from pneumo train or its model.keras",
+                        code="bad_run")
     run_file = run_dir / "run.json"
     if not run_file.exists():
-        raise FileNotFoundError(f"no run.json beside {model_path}: the run's preprocessing is recorded there")
+        raise DataError(f"no run.json beside {model_path}: the run's preprocessing is recorded there", code="bad_run")
     return model_path, json.loads(run_file.read_text())
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..edge.errors import DataError
 from ..edge.labelled.listing import LABELS, LabelledFilm
 
 
@@ -19,7 +20,7 @@ def split_by_patient(films: list[LabelledFilm], val_fraction: float = 0.15, seed
     films, so no patient is on both sides and the class balance is kept.
     """
     if not 0 < val_fraction < 1:
-        raise ValueError("val_fraction must be between 0 and 1")
+        raise DataError("--val-fraction must be between 0 and 1", code="bad_option")
     by_patient: dict[str, list[LabelledFilm]] = {}
     for film in films:
         by_patient.setdefault(film.patient, []).append(film)

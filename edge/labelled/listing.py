@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..films import FILM_SUFFIXES
+from ..errors import DataError
+from ..films import walk_films
 
 LABELS = ("NORMAL", "PNEUMONIA")
 
@@ -51,7 +52,7 @@ def parse_label(name: str) -> int:
         return LABELS.index(upper)
     if upper in ("0", "1"):
         return int(upper)
-    raise ValueError(f"unknown label {name!r}; expected one of {', '.join(LABELS)}")
+    raise DataError(f"unknown label {name!r}; expected one of {', '.join(LABELS)}", code="bad_label")
 
 
 def list_films(source: str | Path, split: str | None = None) -> list[LabelledFilm]:
@@ -60,10 +61,10 @@ def list_films(source: str | Path, split: str | None = None) -> list[LabelledFil
     if source.is_file() and source.suffix.lower() == ".csv":
         return _from_csv(source)
     if not source.is_dir():
-        raise FileNotFoundError(f"no data folder or CSV at {source}")
+        raise DataError(f"no data folder or CSV at {source}", code="no_data")
     root = source / split if split else source
     if split and not root.is_dir():
-        raise FileNotFoundError(f"no split {split!r} in {source}")
+        raise DataError(f"no split {split!r} in {source}", code="no_data")
     class_dirs = _class_dirs(root)
     if not class_dirs and not split:
         # ROOT/<split>/<CLASS>/: default to the train split
@@ -72,11 +73,10 @@ def list_films(source: str | Path, split: str | None = None) -> list[LabelledFil
                 class_dirs = _class_dirs(root / name)
                 break
     if not class_dirs:
-        raise FileNotFoundError(f"no NORMAL/PNEUMONIA class folders under {root}")
+        raise DataError(f"no NORMAL/PNEUMONIA class folders under {root}: not labelled films", code="unlabelled")
     films = []
     for label, folder in sorted(class_dirs.items()):
-        films += [LabelledFilm(p, label) for p in sorted(folder.rglob("*"))
-                  if p.is_file() and p.suffix.lower() in FILM_SUFFIXES]
+        films += [LabelledFilm(p, label) for p in walk_films(folder)]
     return films
 
 
@@ -93,12 +93,12 @@ def _from_csv(path: Path) -> list[LabelledFilm]:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: a labels CSV needs the columns path,label")
+            raise DataError(f"{path}: a labels CSV needs the columns path,label", code="bad_labels_csv")
         for line, row in enumerate(reader, start=2):
             try:
                 label = parse_label(row["label"])
-            except ValueError as exc:
-                raise ValueError(f"{path}:{line}: {exc}") from None
+            except DataError as exc:
+                raise DataError(f"{path}:{line}: {exc}", code=exc.code) from None
             film = Path(row["path"])
             films.append(LabelledFilm(film if film.is_absolute() else path.parent / film, label))
     return films

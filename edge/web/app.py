@@ -18,11 +18,11 @@ from flask import Flask, Request, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..classifier import Classifier, Options
-from ..errors import FilmError, MissingExtra
+from ..errors import Busy, FilmError, MissingExtra
 from ..versions import dist_version
 from . import auth
 from .camera_slot import CameraSlot, CameraUnavailable
-from .scoring import Busy, Scorer
+from .scoring import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _routes(app: Flask, scorer: Scorer, camera: CameraSlot, config: ServeConfig)
         try:
             film = camera.capture()
         except CameraUnavailable as exc:
-            return _error(str(exc), 503, "camera_unavailable")
+            return _error(str(exc), 503, exc.code)
         return jsonify(scorer.score_film(film))
 
 
@@ -152,7 +152,7 @@ def _errors(app: Flask) -> None:
 
     @app.errorhandler(Busy)
     def busy(exc: Busy):
-        response = _error(str(exc), 503, "busy")
+        response = _error(str(exc), 503, exc.code)
         response.headers["Retry-After"] = "1"
         return response
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from ..errors import FilmError, PneumoError
+from ..errors import BackendUnavailable, FilmError, PneumoError
 from ..films import Film
 
 log = logging.getLogger(__name__)
@@ -21,8 +21,10 @@ log = logging.getLogger(__name__)
 CAMERA_ERRORS = (PneumoError, OSError, RuntimeError)
 
 
-class CameraUnavailable(Exception):
-    pass
+class CameraUnavailable(BackendUnavailable):
+    """The server's camera cannot capture now (not opened, closed, or the capture failed)."""
+
+    code = "camera_unavailable"
 
 
 class CameraSlot:

@@ -23,20 +23,17 @@ from pathlib import Path
 from typing import Callable
 
 from ..classifier import Classifier, Prediction
+from ..errors import Busy, PneumoError
 from ..films import Film
 from ..heatmap import overlay_png
 
 log = logging.getLogger(__name__)
 
 
-class Busy(Exception):
-    """Every place in the queue for the interpreter is taken."""
-
-
 class Scorer:
     def __init__(self, classifier: Classifier, queue: int, save_dir: Path | None = None):
         if queue < 0:
-            raise ValueError("queue must be 0 or more")
+            raise PneumoError("--queue must be 0 or more", code="bad_option")
         self.classifier = classifier
         self.capacity = queue + 1  # the request holding the interpreter, plus those waiting
         self.interpreter_lock = threading.Lock()
