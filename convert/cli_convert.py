@@ -25,10 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..edge.cli import config_from_args
+    from .config import ConvertConfig
     from .pipeline import convert_run
 
-    report = convert_run(args.model, args.calib, args.out, args.name, args.float16, args.calib_count,
-                         args.edgetpu_runtime)
+    report = convert_run(config_from_args(ConvertConfig, args))
     p = report["parity"]
     print(f"parity on {p['films']} validation films: float32 AUC {p['float32_auc']:.4f}, int8 AUC "
           f"{p['int8_auc']:.4f}, decisions agree {p['decision_agreement']:.1%}, largest probability "

@@ -14,12 +14,14 @@ from .. import edge
 from ..edge.card import write_card
 from ..edge.classifier import Classifier, Options
 from ..edge.films import read_film
+from ..edge.errors import DataError
 from ..edge.labelled import metrics
 from ..edge.labelled.listing import LABELS, list_films
 from ..edge.labelled.scoring import score_labelled
 from ..edge.preprocess import PreprocessSpec, to_tensor
 from ..train.run_folder import load_run, run_split
 from ..train.splits import sample_per_class
+from .config import ConvertConfig
 
 MIN_CALIBRATION = 300
 
@@ -80,33 +82,37 @@ def parity(y, float_scores, int8_scores, float_threshold, int8_threshold) -> dic
             "mean_probability_difference": float(np.mean(np.abs(float_scores - int8_scores)))}
 
 
-def convert_run(model_or_run, calib: Path, out: Path, name: str | None = None, float16: bool = False,
-                calib_count: int = 400, edgetpu_version: int | None = None) -> dict:
+def convert_run(config: ConvertConfig) -> dict:
+    """float32 and int8 (and float16) TFLite with cards, parity and the Edge TPU checks; the report.
+
+    The run folder and the calibration films are checked before TensorFlow loads.
+    """
+    model_path, run = load_run(Path(config.model))
+    name = config.name or f"pneumo_{run['arch']}"
+    spec = PreprocessSpec.from_dict(run["preprocess"])
+    _, val_films = run_split(run)
+    calib_source = list_films(config.calib)
+    val_paths = {f.path.resolve() for f in val_films}
+    calib_pool = [f for f in calib_source if f.path.resolve() not in val_paths]
+    calib_films = sample_per_class(calib_pool, config.calib_count // len(LABELS), run["seed"])
+    if len(calib_films) < MIN_CALIBRATION or len({f.label for f in calib_films}) < 2:
+        raise DataError(f"calibration needs at least {MIN_CALIBRATION} films from both classes; "
+                        f"{len(calib_films)} found outside the validation split", code="calibration")
+
     import keras
 
     from . import edgetpu, preflight
     from .tflite import convert, inference_model
 
-    model_path, run = load_run(Path(model_or_run))
-    out = Path(out)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = name or f"pneumo_{run['arch']}"
-    spec = PreprocessSpec.from_dict(run["preprocess"])
-    _, val_films = run_split(run)
-    calib_source = list_films(calib)
-    val_paths = {f.path.resolve() for f in val_films}
-    calib_pool = [f for f in calib_source if f.path.resolve() not in val_paths]
-    calib_films = sample_per_class(calib_pool, calib_count // len(LABELS), run["seed"])
-    if len(calib_films) < MIN_CALIBRATION or len({f.label for f in calib_films}) < 2:
-        raise ValueError(f"calibration needs at least {MIN_CALIBRATION} films from both classes; "
-                         f"{len(calib_films)} found outside the validation split")
     print(f"calibrating int8 on {len(calib_films)} films ({sum(f.label for f in calib_films)} pneumonia)",
           flush=True)
 
     model = inference_model(keras.models.load_model(model_path), run["arch"])
     variants = {"float32": convert(model, "float32"),
                 "int8": convert(model, "int8", representative_dataset(calib_films, spec))}
-    if float16:
+    if config.float16:
         variants["float16"] = convert(model, "float16")
 
     report = {"name": name, "files": {}, "val_films": len(val_films)}
@@ -125,6 +131,6 @@ def convert_run(model_or_run, calib: Path, out: Path, name: str | None = None, f
     report["parity"] = parity(y, scores["float32"], scores["int8"], report["files"]["float32"]["threshold"],
                               report["files"]["int8"]["threshold"])
     report["edgetpu_preflight"] = preflight.check_model(int8_path).as_dict()
-    report["edgetpu_compile"] = edgetpu.compile_if_available(int8_path, out, edgetpu_version)
+    report["edgetpu_compile"] = edgetpu.compile_if_available(int8_path, out, config.edgetpu_runtime)
     (out / f"{name}_convert_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from importlib import metadata
 
 from .errors import PneumoError
@@ -39,6 +40,11 @@ def commands() -> dict:
     return {ep.name: ep.load() for ep in entry_points if ep.group == GROUP}
 
 
+def config_from_args(config_class, args: argparse.Namespace):
+    """A command's config dataclass, from the parsed arguments of the same names."""
+    return config_class(**{f.name: getattr(args, f.name) for f in fields(config_class) if hasattr(args, f.name)})
+
+
 def _version() -> str:
     from . import __version__
 
@@ -62,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         raise
     except PneumoError as exc:
         print(f"pneumo {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the disk or the file system, not the program: a folder not writable, a full disk
+        print(f"pneumo {args.command}: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""),
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"pneumo {args.command}: interrupted", file=sys.stderr)

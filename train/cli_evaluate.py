@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..edge.cli import config_from_args
+    from .config import EvaluateConfig
     from .evaluate import evaluate
 
-    evaluate(args)
+    evaluate(config_from_args(EvaluateConfig, args))
     return 0

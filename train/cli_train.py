@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..edge.cli import config_from_args
+    from .config import TrainConfig
     from .fit import train
 
-    train(args)
+    train(config_from_args(TrainConfig, args))
     return 0

@@ -8,20 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ..edge.errors import DataError
 from ..edge.labelled import metrics
 from ..edge.labelled.listing import list_films
+from .config import EvaluateConfig
 from .run_folder import load_run, run_split
 
 
-def _films(args):
-    films = list_films(args.data, args.split)
-    if args.val_of:
-        _, run = load_run(Path(args.val_of))
-        _, val = run_split(run, Path(args.data))
+def _films(config: EvaluateConfig):
+    films = list_films(config.data, config.split)
+    if config.val_of:
+        _, run = load_run(Path(config.val_of))
+        _, val = run_split(run, Path(config.data))
         keep = {f.path.resolve() for f in val}
         films = [f for f in films if f.path.resolve() in keep]
     if not films:
-        raise SystemExit("no labelled films to evaluate")
+        raise DataError(f"no labelled films to evaluate in {config.data}", code="no_films")
     return films
 
 
@@ -48,21 +50,23 @@ def score_keras(model_or_run: Path, films):
     return y.astype(np.int64), scores.astype(np.float64), skipped, run["threshold"], str(model_path)
 
 
-def evaluate(args) -> dict:
+def evaluate(config: EvaluateConfig) -> dict:
+    """Score ``config.model`` on the labelled films; write metrics.json and plots; return the metrics."""
+    model = Path(config.model)
+    films = _films(config)
     from .plots import plot_confusion, plot_reliability, plot_roc
 
-    model = Path(args.model)
-    films = _films(args)
     if model.suffix == ".tflite":
-        y, scores, errors, threshold, model_name = score_tflite(model, films, args.runtime)
+        y, scores, errors, threshold, model_name = score_tflite(model, films, config.runtime)
     else:
         y, scores, errors, threshold, model_name = score_keras(model, films)
-    threshold = args.threshold if args.threshold is not None else threshold
-    result = {"model": model_name, "data": str(args.data), "split": args.split, "val_of": args.val_of,
-              **metrics.summary(y, scores, threshold, bootstrap=args.bootstrap),
+    threshold = config.threshold if config.threshold is not None else threshold
+    result = {"model": model_name, "data": str(config.data), "split": config.split,
+              "val_of": None if config.val_of is None else str(config.val_of),
+              **metrics.summary(y, scores, threshold, bootstrap=config.bootstrap),
               "reliability": metrics.reliability(y, scores),
               "unscored": [{"path": p, "error": e} for p, e in errors]}
-    out = Path(args.out) if args.out else (model.parent if model.is_file() else model) / f"eval_{model.stem}"
+    out = Path(config.out) if config.out else (model.parent if model.is_file() else model) / f"eval_{model.stem}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     plot_roc(y, scores, threshold, out / "roc.png", title=f"ROC: {model.name}")

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..edge.errors import DataError
 from ..edge.labelled import metrics
 from ..edge.labelled.listing import LABELS, list_films
 from ..edge.preprocess import SCALINGS, PreprocessSpec
+from .config import TrainConfig
 from .films_in_memory import load_pixels
 from .splits import count_table, sample_per_class, split_by_patient
 
@@ -20,10 +22,10 @@ DEFAULT_SIZE = {"shallow": 64, "mobilenet": 224}
 DEFAULT_LR = {"shallow": 1e-3, "mobilenet": 2e-3}
 
 
-def run_spec(args) -> PreprocessSpec:
-    channels = args.channels or (3 if args.weights == "imagenet" else 1)
-    scaling = "unit" if args.arch == "shallow" else "symmetric"
-    return PreprocessSpec(size=args.size or DEFAULT_SIZE[args.arch], channels=channels, scaling=scaling)
+def run_spec(config: TrainConfig) -> PreprocessSpec:
+    channels = config.channels or (3 if config.weights == "imagenet" else 1)
+    scaling = "unit" if config.arch == "shallow" else "symmetric"
+    return PreprocessSpec(size=config.size or DEFAULT_SIZE[config.arch], channels=channels, scaling=scaling)
 
 
 def augmenter(seed: int):
@@ -41,7 +43,7 @@ def augmenter(seed: int):
     ], name="augment")
 
 
-def make_dataset(pixels, labels, spec: PreprocessSpec, batch: int, train: bool, seed: int):
+def make_dataset(pixels, labels, spec: PreprocessSpec, *, batch: int, train: bool, seed: int):
     """A tf.data pipeline; scaling repeats :func:`edge.preprocess.scale_pixels` exactly."""
     import tensorflow as tf
 
@@ -64,24 +66,33 @@ def make_dataset(pixels, labels, spec: PreprocessSpec, batch: int, train: bool, 
     return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
-def train(args) -> Path:
+def split_films(config: TrainConfig):
+    """The run's train and validation films; a missing or unlabelled folder fails here, before TensorFlow loads."""
+    films = sample_per_class(list_films(config.data, config.split), config.limit, config.seed)
+    if len({f.label for f in films}) < 2:
+        raise DataError(f"training needs films of both classes ({', '.join(LABELS)}) in {config.data}",
+                        code="one_class")
+    return split_by_patient(films, config.val_fraction, config.seed)
+
+
+def train(config: TrainConfig) -> Path:
+    """Fit ``config.arch`` on ``config.data`` and write the run folder ``config.out``; return it."""
+    train_films, val_films = split_films(config)
+
     import keras
     import tensorflow as tf
 
     from .architectures import build
     from .plots import plot_history
 
-    keras.utils.set_random_seed(args.seed)
-    out = Path(args.out)
+    keras.utils.set_random_seed(config.seed)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    spec = run_spec(args)
-
-    films = sample_per_class(list_films(args.data, args.split), args.limit, args.seed)
-    train_films, val_films = split_by_patient(films, args.val_fraction, args.seed)
+    spec = run_spec(config)
     print(count_table({"train": train_films, "val": val_films}), flush=True)
 
-    x_train, y_train, train_films, skipped_train = load_pixels(train_films, spec, args.workers)
-    x_val, y_val, val_films, skipped_val = load_pixels(val_films, spec, args.workers)
+    x_train, y_train, train_films, skipped_train = load_pixels(train_films, spec, config.workers)
+    x_val, y_val, val_films, skipped_val = load_pixels(val_films, spec, config.workers)
     skipped = skipped_train + skipped_val
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -90,39 +101,39 @@ def train(args) -> Path:
     class_weight = {i: float(len(y_train) / (2 * max(c, 1))) for i, c in enumerate(counts)}
     print(f"class weights: {class_weight}", flush=True)
 
-    model = build(args.arch, spec.size, spec.channels, args.alpha,
-                  None if args.weights == "none" else args.weights)
-    steps = int(np.ceil(len(y_train) / args.batch)) * args.epochs
-    lr = keras.optimizers.schedules.CosineDecay(args.lr or DEFAULT_LR[args.arch], steps, alpha=0.02)
+    model = build(config.arch, spec.size, spec.channels, config.alpha,
+                  None if config.weights == "none" else config.weights)
+    steps = int(np.ceil(len(y_train) / config.batch)) * config.epochs
+    lr = keras.optimizers.schedules.CosineDecay(config.lr or DEFAULT_LR[config.arch], steps, alpha=0.02)
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
 
-    train_ds = make_dataset(x_train, y_train, spec, args.batch, True, args.seed)
-    val_ds = make_dataset(x_val, y_val, spec, args.batch, False, args.seed)
+    train_ds = make_dataset(x_train, y_train, spec, batch=config.batch, train=True, seed=config.seed)
+    val_ds = make_dataset(x_val, y_val, spec, batch=config.batch, train=False, seed=config.seed)
     best_path = out / "model.keras"
     callbacks = [
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_auc", mode="max", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=args.patience,
+        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience,
                                       restore_best_weights=True),
         keras.callbacks.CSVLogger(out / "history.csv"),
     ]
     started = time.time()
-    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=class_weight,
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, class_weight=class_weight,
               callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
     train_seconds = time.time() - started
 
     best = keras.models.load_model(best_path)
     val_scores = best.predict(val_ds, verbose=0).reshape(-1)
-    threshold = metrics.threshold_for_sensitivity(y_val, val_scores, args.target_sensitivity)
+    threshold = metrics.threshold_for_sensitivity(y_val, val_scores, config.target_sensitivity)
     val_metrics = metrics.summary(y_val, val_scores, threshold)
-    val_metrics["target_sensitivity"] = args.target_sensitivity
+    val_metrics["target_sensitivity"] = config.target_sensitivity
 
     run = {
-        "arch": args.arch, "alpha": args.alpha if args.arch == "mobilenet" else None,
-        "weights": args.weights, "preprocess": spec.to_dict(), "labels": list(LABELS),
-        "threshold": threshold, "target_sensitivity": args.target_sensitivity,
-        "data": str(Path(args.data).resolve()), "split": args.split, "limit": args.limit,
-        "val_fraction": args.val_fraction, "seed": args.seed,
+        "arch": config.arch, "alpha": config.alpha if config.arch == "mobilenet" else None,
+        "weights": config.weights, "preprocess": spec.to_dict(), "labels": list(LABELS),
+        "threshold": threshold, "target_sensitivity": config.target_sensitivity,
+        "data": str(Path(config.data).resolve()), "split": config.split, "limit": config.limit,
+        "val_fraction": config.val_fraction, "seed": config.seed,
         "counts": {"train": {LABELS[i]: int(c) for i, c in enumerate(np.bincount(y_train.astype(int), minlength=2))},
                    "val": {LABELS[i]: int(c) for i, c in enumerate(np.bincount(y_val.astype(int), minlength=2))},
                    "train_patients": len({f.patient for f in train_films}),
@@ -133,13 +144,7 @@ def train(args) -> Path:
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    (out / "val_metrics.json").write_text(json.dumps(val_metrics, indent=2) + "\n")
-    with open(out / "val_predictions.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label", "probability"])
-        for film, score in zip(val_films, val_scores):
-            writer.writerow([film.path, LABELS[film.label], f"{score:.6f}"])
+    write_run(out, run, val_metrics, val_films, val_scores)
     plot_history(out / "history.csv", out)
     at = val_metrics["at_threshold"]
     print(f"validation: AUC {val_metrics['roc_auc']:.4f} (95% CI {val_metrics['roc_auc_ci95'][0]:.3f}-"
@@ -147,3 +152,14 @@ def train(args) -> Path:
           f"{at['sensitivity']:.3f}, specificity {at['specificity']:.3f}, accuracy {at['accuracy']:.3f}")
     print(f"run written to {out} in {train_seconds / 60:.1f} min", flush=True)
     return out
+
+
+def write_run(out: Path, run: dict, val_metrics: dict, val_films, val_scores) -> None:
+    """run.json, val_metrics.json and val_predictions.csv: what convert and evaluate read back."""
+    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    (out / "val_metrics.json").write_text(json.dumps(val_metrics, indent=2) + "\n")
+    with open(out / "val_predictions.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "probability"])
+        for film, score in zip(val_films, val_scores):
+            writer.writerow([film.path, LABELS[film.label], f"{score:.6f}"])

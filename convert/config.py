@@ -1,0 +1,18 @@
+"""What a conversion is told: a dataclass, so ``convert_run`` runs from Python as from ``pneumo convert``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class ConvertConfig:
+    model: str | Path  # a run folder from pneumo train, or its model.keras
+    calib: str | Path  # labelled films to calibrate int8 on (training films, never test)
+    out: str | Path
+    name: str | None = None  # file name stem (default pneumo_<arch>)
+    float16: bool = False
+    calib_count: int = 400
+    edgetpu_runtime: int | None = None  # edgetpu_compiler -m N
+    max_auc_drop: float = 0.01
