@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 
-
 HELP = "convert a trained run to float32/int8 TFLite with cards"
 EXTRA = "train"  # the install extra it needs
 

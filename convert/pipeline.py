@@ -13,8 +13,8 @@ import numpy as np
 from .. import edge
 from ..edge.card import write_card
 from ..edge.classifier import Classifier, Options
-from ..edge.films import read_film
 from ..edge.errors import DataError
+from ..edge.films import read_film
 from ..edge.labelled import metrics
 from ..edge.labelled.listing import LABELS, list_films
 from ..edge.labelled.scoring import score_labelled

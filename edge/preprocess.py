@@ -39,7 +39,7 @@ class PreprocessSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PreprocessSpec":
+    def from_dict(cls, data: dict) -> PreprocessSpec:
         return cls(**{k: data[k] for k in ("size", "channels", "scaling", "resample") if k in data})
 
 

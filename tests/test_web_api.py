@@ -315,7 +315,8 @@ def test_capture_from_a_replay_camera_is_scored(fullres_dir, reference, tmp_path
 
 
 def test_a_camera_that_cannot_open_leaves_the_server_without_one(tmp_path):
-    pytest.importorskip("pneumo_edge.edge.films.camera", reason="the camera module (edge/films/camera.py) is not in this tree")
+    pytest.importorskip("pneumo_edge.edge.films.camera",
+                        reason="the camera module (edge/films/camera.py) is not in this tree")
     app = create_app(ServeConfig(camera=f"replay:{tmp_path / 'absent'}"))
     client = app.test_client()
     health = client.get("/api/health").get_json()

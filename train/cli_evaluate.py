@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-
 HELP = "evaluate a Keras or .tflite model on labelled films"
 EXTRA = "train"  # the install extra it needs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="a .tflite model (with its card), a model.keras, or a run folder")
+    parser.add_argument("model", metavar="MODEL",
+                        help="a .tflite model (with its card), a model.keras, or a run folder")
     parser.add_argument("data", metavar="DATA", help="labelled films: ROOT/<split>/<CLASS>/*, ROOT/<CLASS>/* or a CSV")
     parser.add_argument("--split", default=None, help="split folder inside DATA (e.g. test)")
     parser.add_argument("--val-of", metavar="RUN_DIR", default=None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-
 HELP = "train a classifier on labelled films"
 EXTRA = "train"  # the install extra it needs
 

@@ -90,10 +90,10 @@ def score_model(model: Path, films: list[Path], runtime_name: str | None, kernel
 
 
 def score(args) -> dict:
+    import numpy
+
     from pneumo_edge.edge.classifier import shipped_models
     from pneumo_edge.edge.runtime import load_runtime
-
-    import numpy
 
     if args.expect_numpy and numpy.__version__.split(".")[0] != args.expect_numpy:
         raise SmokeError(f"numpy {numpy.__version__} is installed, this run needs numpy {args.expect_numpy}.x")

@@ -252,9 +252,9 @@ def resolve_films(given: list[str] | None, side: int) -> tuple[list[Path], list[
         if not may_be_film(path):
             continue  # not a film at all (a README, a checksum list)
         if path.suffix.lower() not in RASTER_SUFFIXES:
-            skipped.append({"film": path.name, "reason": f"{path.suffix or 'extensionless'} films are not timed: the notebook "
-                                                        "baseline opens films with Pillow, and every row scores "
-                                                        "the same films"})
+            kind = path.suffix or "extensionless"
+            skipped.append({"film": path.name, "reason": f"{kind} films are not timed: the notebook baseline opens "
+                                                        "films with Pillow, and every row scores the same films"})
             continue
         try:
             check_film(read_film(path, min_size=side), side)

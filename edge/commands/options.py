@@ -11,7 +11,8 @@ from ..runtime import RUNTIME_ENV, RUNTIMES
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model and accelerator")
-    group.add_argument("--model", default=None, help="a .tflite model with its .card.json (default: the shipped int8 MobileNet)")
+    group.add_argument("--model", default=None,
+                       help="a .tflite model with its .card.json (default: the shipped int8 MobileNet)")
     group.add_argument("--backend", choices=sorted(BACKENDS), default="cpu")
     group.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     group.add_argument("--device", default=None, help="Edge TPU device, e.g. usb:0 or pci:0")
