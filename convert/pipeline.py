@@ -72,7 +72,7 @@ def finalise_card(path: Path, card: dict, val_films) -> tuple[np.ndarray, np.nda
     return y, scores
 
 
-def parity(y, float_scores, int8_scores, float_threshold, int8_threshold) -> dict:
+def parity(y, float_scores, int8_scores, *, float_threshold, int8_threshold) -> dict:
     float_auc, int8_auc = metrics.roc_auc(y, float_scores), metrics.roc_auc(y, int8_scores)
     return {"films": int(len(y)), "float32_auc": float_auc, "int8_auc": int8_auc,
             "auc_drop": float_auc - int8_auc,
@@ -128,8 +128,9 @@ def convert_run(config: ConvertConfig) -> dict:
               f"threshold {card['threshold']:.4f}", flush=True)
 
     int8_path = out / f"{name}_int8.tflite"
-    report["parity"] = parity(y, scores["float32"], scores["int8"], report["files"]["float32"]["threshold"],
-                              report["files"]["int8"]["threshold"])
+    report["parity"] = parity(y, scores["float32"], scores["int8"],
+                              float_threshold=report["files"]["float32"]["threshold"],
+                              int8_threshold=report["files"]["int8"]["threshold"])
     report["edgetpu_preflight"] = preflight.check_model(int8_path).as_dict()
     report["edgetpu_compile"] = edgetpu.compile_if_available(int8_path, out, config.edgetpu_runtime)
     (out / f"{name}_convert_report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -33,7 +33,7 @@ def normalise(cam: np.ndarray) -> np.ndarray:
     return positive / peak if peak > 0 else positive
 
 
-def overlay(film: Image.Image, cam: np.ndarray, side: int = 448, opacity: float = 0.45) -> Image.Image:
+def overlay(film: Image.Image, cam: np.ndarray, side: int = 448, *, opacity: float = 0.45) -> Image.Image:
     """The grey film at ``side`` px with the map blended where it is strong."""
     base = film.convert("L").resize((side, side), Image.BILINEAR).convert("RGB")
     heat = normalise(cam)
@@ -50,7 +50,7 @@ def overlay_png(film: Image.Image, cam: np.ndarray, side: int = 448) -> bytes:
     return buffer.getvalue()
 
 
-def save_overlay(film: Image.Image, cam: np.ndarray, folder: Path, name: str) -> Path:
+def save_overlay(film: Image.Image, cam: np.ndarray, folder: Path, *, name: str) -> Path:
     """Write ``<folder>/<name>.heatmap.png``; return its path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.heatmap.png"

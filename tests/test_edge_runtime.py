@@ -108,11 +108,12 @@ def test_unavailable_runtime_is_a_clear_error():
         pytest.skip(f"{other} is installed here")
 
 
-def test_workstation_command_without_its_extra_says_which_extra(tmp_path):
-    """In a process where TensorFlow cannot be imported, train says to install [train]."""
+def test_workstation_command_without_its_extra_says_which_extra(tmp_path, train_dir):
+    """In a process where TensorFlow cannot be imported, train (on good data) says to install [train]."""
     code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None;"
             "from pneumo_edge.edge.cli import main;"
-            f"sys.exit(main(['train', '--data', {str(tmp_path)!r}, '--out', {str(tmp_path / 'o')!r}]))")
+            f"sys.exit(main(['train', '--data', {str(train_dir)!r}, '--limit', '5', "
+            f"'--out', {str(tmp_path / 'o')!r}]))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 3
     assert "pip install 'pneumo-edge[train]'" in result.stderr and "Traceback" not in result.stderr

@@ -22,7 +22,7 @@ def build_shallow(size: int = SHALLOW_SIZE, channels: int = 1, batch_size: int |
     return keras.Model(inputs, outputs, name="shallow_cnn")
 
 
-def build_mobilenet(size: int = 224, channels: int = 1, alpha: float = 0.35, weights: str | None = None,
+def build_mobilenet(size: int = 224, channels: int = 1, alpha: float = 0.35, *, weights: str | None = None,
                     batch_size: int | None = None, bn_momentum: float = 0.9) -> keras.Model:
     """MobileNetV2 features, global average pooling and a sigmoid unit.
 
@@ -51,10 +51,10 @@ def build_mobilenet(size: int = 224, channels: int = 1, alpha: float = 0.35, wei
     return model
 
 
-def build(arch: str, size: int, channels: int, alpha: float = 0.35, weights: str | None = None,
+def build(arch: str, size: int, channels: int, *, alpha: float = 0.35, weights: str | None = None,
           batch_size: int | None = None) -> keras.Model:
     if arch == "shallow":
         return build_shallow(size, channels, batch_size)
     if arch == "mobilenet":
-        return build_mobilenet(size, channels, alpha, weights, batch_size)
+        return build_mobilenet(size, channels, alpha, weights=weights, batch_size=batch_size)
     raise ValueError(f"unknown architecture {arch!r}")

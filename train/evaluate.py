@@ -69,8 +69,8 @@ def evaluate(config: EvaluateConfig) -> dict:
     out = Path(config.out) if config.out else (model.parent if model.is_file() else model) / f"eval_{model.stem}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot_roc(y, scores, threshold, out / "roc.png", title=f"ROC: {model.name}")
-    plot_confusion(y, scores, threshold, out / "confusion.png")
+    plot_roc(y, scores, threshold, path=out / "roc.png", title=f"ROC: {model.name}")
+    plot_confusion(y, scores, threshold, path=out / "confusion.png")
     plot_reliability(y, scores, out / "reliability.png")
     print(format_table(result))
     for path, error in errors:

@@ -101,8 +101,8 @@ def train(config: TrainConfig) -> Path:
     class_weight = {i: float(len(y_train) / (2 * max(c, 1))) for i, c in enumerate(counts)}
     print(f"class weights: {class_weight}", flush=True)
 
-    model = build(config.arch, spec.size, spec.channels, config.alpha,
-                  None if config.weights == "none" else config.weights)
+    model = build(config.arch, spec.size, spec.channels, alpha=config.alpha,
+                  weights=None if config.weights == "none" else config.weights)
     steps = int(np.ceil(len(y_train) / config.batch)) * config.epochs
     lr = keras.optimizers.schedules.CosineDecay(config.lr or DEFAULT_LR[config.arch], steps, alpha=0.02)
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy",
@@ -144,7 +144,7 @@ def train(config: TrainConfig) -> Path:
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    write_run(out, run, val_metrics, val_films, val_scores)
+    write_run(out, run, val_metrics, val_films=val_films, val_scores=val_scores)
     plot_history(out / "history.csv", out)
     at = val_metrics["at_threshold"]
     print(f"validation: AUC {val_metrics['roc_auc']:.4f} (95% CI {val_metrics['roc_auc_ci95'][0]:.3f}-"
@@ -154,7 +154,7 @@ def train(config: TrainConfig) -> Path:
     return out
 
 
-def write_run(out: Path, run: dict, val_metrics: dict, val_films, val_scores) -> None:
+def write_run(out: Path, run: dict, val_metrics: dict, *, val_films, val_scores) -> None:
     """run.json, val_metrics.json and val_predictions.csv: what convert and evaluate read back."""
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     (out / "val_metrics.json").write_text(json.dumps(val_metrics, indent=2) + "\n")

@@ -59,10 +59,10 @@ def measure_baseline(spec: dict) -> dict:
         invoke_ms = (time.perf_counter() - t0) * 1000
         return {"label": label, "decode": decode_ms, "preprocess": preprocess_ms, "invoke": invoke_ms}
 
-    pipeline = time_pipeline(predict, films, runs, warmup)
+    pipeline = time_pipeline(predict, films, runs, warmup=warmup)
     current: dict[str, np.ndarray] = {}
     invoke = time_invoke(lambda x: current.update(x=x), lambda: probability(current["x"]),
-                         [prepare(film)[0] for film in films], runs, warmup)
+                         [prepare(film)[0] for film in films], runs=runs, warmup=warmup)
     return {"status": "ok", "reason": None, "backend": "keras",
             "runtime": f"tensorflow {tf.__version__} (keras {keras.__version__})",
             "load_ms": round(load_ms, 3), **pipeline, "invoke_ms": invoke, "peak_rss_mib": peak_rss_mib()}

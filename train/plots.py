@@ -38,7 +38,7 @@ def plot_history(history_csv: Path, out: Path) -> list[Path]:
     return written
 
 
-def plot_roc(y_true, scores, threshold: float, path: Path, title: str = "ROC") -> Path:
+def plot_roc(y_true, scores, threshold: float, *, path: Path, title: str = "ROC") -> Path:
     fpr, tpr, _ = metrics.roc_curve(y_true, scores)
     at = metrics.at_threshold(y_true, scores, threshold)
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -55,7 +55,7 @@ def plot_roc(y_true, scores, threshold: float, path: Path, title: str = "ROC") -
     return path
 
 
-def plot_confusion(y_true, scores, threshold: float, path: Path) -> Path:
+def plot_confusion(y_true, scores, threshold: float, *, path: Path) -> Path:
     matrix = np.array(metrics.at_threshold(y_true, scores, threshold)["confusion_matrix"]["rows_true_cols_predicted"])
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(matrix, cmap="Blues")
@@ -71,7 +71,7 @@ def plot_confusion(y_true, scores, threshold: float, path: Path) -> Path:
     return path
 
 
-def plot_reliability(y_true, scores, path: Path, bins: int = 10) -> Path:
+def plot_reliability(y_true, scores, path: Path, *, bins: int = 10) -> Path:
     table = metrics.reliability(y_true, scores, bins)
     fig, ax = plt.subplots(figsize=(5, 5))
     centers = [(row["bin"] + 0.5) / bins for row in table]

@@ -66,7 +66,7 @@ def environment(runtime) -> dict:
             "package": str(Path(pneumo_edge.edge.__file__).parent)}
 
 
-def score_model(model: Path, films: list[Path], runtime_name: str | None, kernels: str) -> dict:
+def score_model(model: Path, films: list[Path], runtime_name: str | None, *, kernels: str) -> dict:
     from pneumo_edge.edge.classifier import Classifier, Options
 
     classifier = Classifier(Options(model=model, runtime=runtime_name, kernels=kernels))
@@ -105,7 +105,7 @@ def score(args) -> dict:
     films = pick_films(args.data)
     runtime = load_runtime(args.runtime)
     return {"environment": environment(runtime),
-            "models": {name: score_model(shipped[name], films, args.runtime, args.kernels) for name in MODELS}}
+            "models": {name: score_model(shipped[name], films, args.runtime, kernels=args.kernels) for name in MODELS}}
 
 
 def compare_one(reference: dict, result: dict, label: str) -> list[str]:

@@ -101,7 +101,8 @@ def benchmark(args: argparse.Namespace) -> dict:
     for model in models:
         for backend in backends:
             for count in (threads if backend == "cpu" else [None]):
-                rows.append(measure_tflite_row(model, cards[model], backend, count, runtime, common))
+                rows.append(measure_tflite_row(model, cards[model], backend, threads=count, runtime=runtime,
+                                               common=common))
     for row in rows:
         row["speedup_vs_baseline"] = speedup(row, baseline_row)
     settings = {"runs": args.runs, "warmup": args.warmup, "threads": threads, "backends": backends,
@@ -112,7 +113,7 @@ def benchmark(args: argparse.Namespace) -> dict:
             "command": command_line(args), "machine": machine_info(runtime), "settings": settings, "rows": rows}
 
 
-def measure_tflite_row(model: Path, card: dict, backend: str, threads: int | None, runtime, common: dict) -> dict:
+def measure_tflite_row(model: Path, card: dict, backend: str, *, threads: int | None, runtime, common: dict) -> dict:
     from ..card import model_id
     from ..classifier import Options
 

@@ -38,7 +38,7 @@ def cycle(items: list, count: int) -> list:
     return [items[i % len(items)] for i in range(count)]
 
 
-def time_pipeline(predict: Callable[[str], dict], films: list[str], runs: int, warmup: int) -> dict:
+def time_pipeline(predict: Callable[[str], dict], films: list[str], runs: int, *, warmup: int) -> dict:
     """First film, ``warmup`` films untimed, then ``runs`` films timed end to end.
 
     ``predict(path)`` scores one film and returns its stage timings in ms
@@ -66,7 +66,7 @@ def time_pipeline(predict: Callable[[str], dict], films: list[str], runs: int, w
 
 
 def time_invoke(set_input: Callable[[np.ndarray], None], invoke: Callable[[], object],
-                inputs: list[np.ndarray], runs: int, warmup: int) -> dict:
+                inputs: list[np.ndarray], *, runs: int, warmup: int) -> dict:
     """The model call alone: ``set_input`` untimed, then ``invoke()`` timed, after ``warmup`` calls."""
     samples = []
     for i, tensor in enumerate(cycle(inputs, warmup + runs)):
@@ -93,10 +93,10 @@ def measure_tflite(spec: dict) -> dict:
     films, runs, warmup = spec["films"], spec["runs"], spec["warmup"]
     classifier = Classifier(Options(model=spec["model"], backend=spec["backend"], threads=spec.get("threads"),
                                     device=spec.get("device"), runtime=spec.get("runtime")))
-    pipeline = time_pipeline(lambda film: classifier.predict(film).timings_ms, films, runs, warmup)
+    pipeline = time_pipeline(lambda film: classifier.predict(film).timings_ms, films, runs, warmup=warmup)
     tensors = [to_tensor(read_film(film, min_size=classifier.spec.size).image, classifier.spec) for film in films]
     invoke = time_invoke(lambda tensor: adapters.set_input(classifier.interpreter, tensor),
-                         classifier.interpreter.invoke, tensors, runs, warmup)
+                         classifier.interpreter.invoke, tensors, runs=runs, warmup=warmup)
     # The Edge TPU backend loads the compiled *_edgetpu.tflite sibling: report what actually ran.
     return {"status": "ok", "reason": None, "backend": classifier.backend, "model_path": str(classifier.model_path),
             "model_id": classifier.id, "size_bytes": classifier.model_path.stat().st_size,

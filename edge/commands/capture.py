@@ -44,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
     with open_camera(args.camera) as camera:  # first: a missing camera is found before the model loads
         classifier = Classifier(options_from(args))
         for index in range(1, args.count + 1):
-            failures += not _capture_one(camera, classifier, index, args)
+            failures += not _capture_one(camera, classifier, index, args=args)
     return 1 if failures else 0
 
 
-def _capture_one(camera, classifier, index: int, args: argparse.Namespace) -> bool:
+def _capture_one(camera, classifier, index: int, *, args: argparse.Namespace) -> bool:
     """Capture, score and report one film; False when it could not be scored."""
     from ..errors import FilmError
     from ..films.camera import film_from_frame
@@ -72,11 +72,11 @@ def _capture_one(camera, classifier, index: int, args: argparse.Namespace) -> bo
         record["saved"] = str(folder / f"{name}.png")
         frame.save(record["saved"], format="PNG")
     if prediction is None:
-        print_error(name, record, error, classifier, args.json)
+        print_error(name, record, error, classifier=classifier, as_json=args.json)
         return False
     prediction.timings_ms = {"capture": capture_ms, **prediction.timings_ms, "total": total_ms}
     record.update(prediction.as_dict(), backend=classifier.backend)
     if args.heatmap and prediction.cam is not None:
-        record["heatmap"] = str(save_overlay(film.image, prediction.cam, Path(args.heatmap), name))
-    print_result(name, record, prediction, args.json)
+        record["heatmap"] = str(save_overlay(film.image, prediction.cam, Path(args.heatmap), name=name))
+    print_result(name, record, prediction, as_json=args.json)
     return True

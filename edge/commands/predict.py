@@ -32,17 +32,17 @@ def run(args: argparse.Namespace) -> int:
             prediction = classifier.predict(name)
         except FilmError as exc:
             failures += 1
-            print_error(name, record, exc, classifier, args.json)
+            print_error(name, record, exc, classifier=classifier, as_json=args.json)
             continue
         record.update(prediction.as_dict(), backend=classifier.backend)
         if args.heatmap and prediction.cam is not None:
             record["heatmap"] = str(save_overlay(prediction.film.image, prediction.cam, Path(args.heatmap),
-                                                 Path(name).name))
-        print_result(name, record, prediction, args.json)
+                                                 name=Path(name).name))
+        print_result(name, record, prediction, as_json=args.json)
     return 1 if failures else 0
 
 
-def print_result(name: str, record: dict, prediction, as_json: bool) -> None:
+def print_result(name: str, record: dict, prediction, *, as_json: bool) -> None:
     """One film's answer: a JSON line, or a line for people (with any files written for it)."""
     if as_json:
         print(json.dumps(record), flush=True)
@@ -52,7 +52,7 @@ def print_result(name: str, record: dict, prediction, as_json: bool) -> None:
           + "".join(f" {key} {record[key]}" for key in ("heatmap", "saved") if key in record), flush=True)
 
 
-def print_error(name: str, record: dict, error, classifier, as_json: bool) -> None:
+def print_error(name: str, record: dict, error, *, classifier, as_json: bool) -> None:
     """A film that could not be scored: a JSON line on stdout, or a line on stderr."""
     record.update(error=str(error), error_code=error.code, model=classifier.id)
     if as_json:

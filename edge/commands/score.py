@@ -57,7 +57,7 @@ def score_one(relative: str) -> dict:
         row.update(probability=f"{prediction.probability:.6f}", label=prediction.label)
         if _worker["heatmap"] is not None and prediction.cam is not None:
             name = relative.replace("/", "__")
-            row["heatmap"] = str(save_overlay(prediction.film.image, prediction.cam, _worker["heatmap"], name))
+            row["heatmap"] = str(save_overlay(prediction.film.image, prediction.cam, _worker["heatmap"], name=name))
     except PneumoError as exc:
         row.update(error=str(exc), error_code=exc.code)
     except OSError as exc:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     labels: Counter = Counter()
     errors: Counter = Counter()
     try:
-        for row in _rows(todo, args.workers, options, str(folder), args.heatmap):
+        for row in _rows(todo, args.workers, options, folder=str(folder), heatmap=args.heatmap):
             results.write(row)
             if row.get("error_code"):
                 errors[row["error_code"]] += 1
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rows(todo: list[str], workers: int, options, folder: str, heatmap: str | None):
+def _rows(todo: list[str], workers: int, options, *, folder: str, heatmap: str | None):
     if workers <= 1 or len(todo) < 2:
         yield from map(score_one, todo)
         return

@@ -56,7 +56,7 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _decode_error(exc: Exception, syntax, decoder, truncated: bool) -> FilmError:
+def _decode_error(exc: Exception, syntax, decoder, *, truncated: bool) -> FilmError:
     """The pixel decoders' many failures, sorted into codes a user can act on."""
     text = _one_line(exc)
     if truncated or "less than expected" in text:
@@ -103,11 +103,11 @@ def _film(dataset, truncated: bool) -> Film:
     try:
         pixels = pixel_array(dataset, index=0)  # the first frame only, even of a multi-frame file
     except Exception as exc:
-        raise _decode_error(exc, syntax, decoder, truncated) from None
+        raise _decode_error(exc, syntax, decoder, truncated=truncated) from None
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     original_mode = f"DICOM {photometric}"
     if photometric == "PALETTE COLOR" or pixels.ndim == 3:
-        return _colour_film(pixels, dataset, photometric, original_mode)
+        return _colour_film(pixels, dataset, photometric, original_mode=original_mode)
     grey = _grey(pixels, dataset)
     if photometric == "MONOCHROME1":
         grey = 255 - grey
@@ -163,7 +163,7 @@ def _display(pixels: np.ndarray, dataset) -> np.ndarray:
     return np.asarray(high_depth_to_grey(values))
 
 
-def _colour_film(pixels: np.ndarray, dataset, photometric: str, original_mode: str) -> Film:
+def _colour_film(pixels: np.ndarray, dataset, photometric: str, *, original_mode: str) -> Film:
     from pydicom.pixels import apply_color_lut
 
     if photometric == "PALETTE COLOR":

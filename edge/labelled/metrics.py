@@ -43,7 +43,7 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def bootstrap_auc_ci(y_true, scores, n: int = 1000, seed: int = 0, level: float = 0.95
+def bootstrap_auc_ci(y_true, scores, n: int = 1000, *, seed: int = 0, level: float = 0.95
                      ) -> tuple[float, float]:
     """Percentile bootstrap interval for the ROC AUC (resampling films)."""
     y_true = np.asarray(y_true)
@@ -125,7 +125,7 @@ def threshold_for_sensitivity(y_true, scores, target: float = 0.95) -> float:
     return float(positive_scores[positive_scores.size - max(keep, 1)])
 
 
-def summary(y_true, scores, threshold: float, bootstrap: int = 1000) -> dict:
+def summary(y_true, scores, threshold: float, *, bootstrap: int = 1000) -> dict:
     """Everything a clinician reads, at ``threshold`` and at 0.5."""
     low, high = bootstrap_auc_ci(y_true, scores, n=bootstrap) if bootstrap else (float("nan"),) * 2
     return {"n": int(len(y_true)), "positives": int(np.sum(y_true)),

@@ -64,7 +64,7 @@ def create_app(config: ServeConfig) -> Flask:
     camera = CameraSlot(config.camera)
     app.extensions["pneumo"] = {"scorer": scorer, "camera": camera}
     _guard(app, token)
-    _routes(app, scorer, camera, config)
+    _routes(app, scorer, camera, config=config)
     _errors(app)
     return app
 
@@ -106,7 +106,7 @@ def _guard(app: Flask, token: str | None) -> None:
         return response
 
 
-def _routes(app: Flask, scorer: Scorer, camera: CameraSlot, config: ServeConfig) -> None:
+def _routes(app: Flask, scorer: Scorer, camera: CameraSlot, *, config: ServeConfig) -> None:
     model = scorer.classifier.describe()
 
     @app.get("/")

@@ -79,14 +79,14 @@ class Scorer:
         result["heatmap_png_base64"] = base64.b64encode(heatmap).decode("ascii") if heatmap else None
         result["id"] = uuid.uuid4().hex[:12]
         if self.save_dir:
-            result["saved"] = self._save(result, data, prediction.film, heatmap)
+            result["saved"] = self._save(result, data, prediction.film, heatmap=heatmap)
         return result
 
     def _count(self, step: int) -> None:
         with self._count_lock:
             self._in_use += step
 
-    def _save(self, result: dict, data: bytes | None, film: Film, heatmap: bytes | None) -> bool:
+    def _save(self, result: dict, data: bytes | None, film: Film, *, heatmap: bytes | None) -> bool:
         """Write the film (as uploaded, or a captured frame as grey PNG), its result and heatmap
         under --save-dir; a failure is logged and reported, and the answer is still given."""
         stem = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{result['id']}"
