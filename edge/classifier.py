@@ -17,6 +17,7 @@ from .films import Film, Source, read_film
 from .preprocess import to_tensor
 from .quality import check_film
 from .runtime import load_runtime
+from .site import load_site, threshold_source
 
 DEFAULT_MODEL = "pneumo_mobilenet_int8.tflite"
 
@@ -47,6 +48,7 @@ class Options:
     fallback: str | None = None  # "cpu": use the CPU when the backend is unavailable
     kernels: str = "default"  # CPU only: "reference" for TFLite's bit-reproducible reference kernels
     quality_gate: bool = True
+    site: str | Path | None = None  # a site file from pneumo calibrate: its threshold replaces the card's
 
 
 @dataclass
@@ -58,10 +60,11 @@ class Prediction:
     timings_ms: dict = field(default_factory=dict)
     cam: np.ndarray | None = None  # class activation map (h, w) for PNEUMONIA, if the model has one
     film: Film | None = field(default=None, repr=False)  # the decoded film, for heatmap overlays
+    threshold_source: str = "model card"  # or "site file PATH" (edge/site.py)
 
     def as_dict(self) -> dict:
         return {"label": self.label, "probability": round(self.probability, 6),
-                "threshold": self.threshold, "model": self.model,
+                "threshold": self.threshold, "threshold_source": self.threshold_source, "model": self.model,
                 "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
 
 
@@ -80,7 +83,9 @@ class Classifier:
         self.card = read_card(self.model_path)
         self.spec = preprocess_spec(self.card)
         self.labels = list(self.card["labels"])
-        self.threshold = float(self.card["threshold"])
+        self.site = load_site(options.site, self.card) if options.site else None
+        self.threshold = self.site.threshold if self.site else float(self.card["threshold"])
+        self.threshold_source = threshold_source(self.site)
         self.id = model_id(self.card)
         self.interpreter.allocate_tensors()
         self.load_ms = (time.perf_counter() - started) * 1000
@@ -101,7 +106,8 @@ class Classifier:
     def describe(self) -> dict:
         return {"model": self.id, "model_path": str(self.model_path), "backend": self.backend,
                 "runtime": self.runtime.name, "runtime_version": self.runtime.version,
-                "threshold": self.threshold, "labels": self.labels,
+                "threshold": self.threshold, "threshold_source": self.threshold_source,
+                "site": self.site.describe() if self.site else None, "labels": self.labels,
                 "intended_use": self.card.get("intended_use"), "limitations": self.card.get("limitations", []),
                 "name": self.card.get("name"), "variant": self.card.get("variant"),
                 "version": self.card.get("version")}
@@ -126,7 +132,8 @@ class Classifier:
         cam = outputs.get("cam")
         timings.update(preprocess=(t1 - t0) * 1000, invoke=(t2 - t1) * 1000)
         return Prediction(label, probability, self.threshold, self.id, timings,
-                          None if cam is None else cam.reshape(cam.shape[1], cam.shape[2]), film)
+                          None if cam is None else cam.reshape(cam.shape[1], cam.shape[2]), film,
+                          self.threshold_source)
 
     def predict(self, source: Source) -> Prediction:
         """Read, check and score one film from a path or its bytes."""

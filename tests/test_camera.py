@@ -135,8 +135,8 @@ def test_capture_command_reports_a_refused_frame_and_keeps_it(tmp_path, fullres_
     Image.fromarray(photo, mode="HSV").convert("RGB").save(folder / "b.png")
     assert main(["capture", "--camera", f"replay:{folder}", "--count", "2", "--save", str(tmp_path / "kept")]) == 1
     out, err = capsys.readouterr()
-    line = re.compile(r"^(capture-\S+): (NORMAL|PNEUMONIA) p=\d\.\d{3} \(threshold \d\.\d{3}\) model (\S+) "
-                      r"\d+ ms saved (\S+)$")
+    line = re.compile(r"^(capture-\S+): (NORMAL|PNEUMONIA) p=\d\.\d{3} \(threshold \d\.\d{3} from model card\) "
+                      r"model (\S+) \d+ ms saved (\S+)$")
     match = line.match(out.strip())
     assert match and match.group(3) == Classifier().id
     assert re.match(r"^capture-\S+: ERROR quality_colour: .* saved \S+$", err.strip())

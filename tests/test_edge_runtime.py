@@ -124,7 +124,8 @@ def test_every_subcommand_has_help(capsys):
     from pneumo_edge.edge.cli import commands
 
     names = set(commands())
-    assert names == {"train", "evaluate", "convert", "check-edgetpu", "predict", "score", "serve", "bench", "capture"}
+    assert names == {"train", "evaluate", "convert", "check-edgetpu", "predict", "score", "serve", "bench", "capture",
+                     "calibrate"}
     for command in names:
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])

@@ -7,9 +7,10 @@ import argparse
 from ..backends import BACKENDS
 from ..classifier import Options
 from ..runtime import RUNTIME_ENV, RUNTIMES
+from ..site import SITE_ENV, site_path
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, site: bool = True) -> None:
     group = parser.add_argument_group("model and accelerator")
     group.add_argument("--model", default=None,
                        help="a .tflite model with its .card.json (default: the shipped int8 MobileNet)")
@@ -25,9 +26,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                             "bit-identical on every CPU and many times slower")
     group.add_argument("--no-quality-gate", dest="quality_gate", action="store_false",
                        help="score films that the quality gate would refuse")
+    if site:
+        group.add_argument("--site", metavar="FILE", default=None,
+                           help="a site file from pneumo calibrate: decide with this clinic's threshold instead "
+                                f"of the model card's (also the {SITE_ENV} environment variable)")
 
 
 def options_from(args: argparse.Namespace) -> Options:
     return Options(model=args.model, backend=args.backend, threads=args.threads, device=args.device,
                    runtime=args.runtime, fallback=args.fallback, quality_gate=args.quality_gate,
-                   kernels=args.kernels)
+                   kernels=args.kernels, site=site_path(args))

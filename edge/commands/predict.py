@@ -48,7 +48,8 @@ def print_result(name: str, record: dict, prediction, *, as_json: bool) -> None:
         print(json.dumps(record), flush=True)
         return
     print(f"{name}: {prediction.label} p={prediction.probability:.3f} (threshold "
-          f"{prediction.threshold:.3f}) model {prediction.model} {prediction.timings_ms['total']:.0f} ms"
+          f"{prediction.threshold:.3f} from {prediction.threshold_source}) model {prediction.model} "
+          f"{prediction.timings_ms['total']:.0f} ms"
           + "".join(f" {key} {record[key]}" for key in ("heatmap", "saved") if key in record), flush=True)
 
 

@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
         options.threads = max(1, (os.cpu_count() or 1) // args.workers)
     _init(options, str(folder), args.heatmap)  # fails fast, in this process, on a bad model or backend
     classifier = _worker["classifier"]
-    print(f"model {classifier.id} on {classifier.backend} ({classifier.runtime.name} {classifier.runtime.version})",
-          file=sys.stderr, flush=True)
+    print(f"model {classifier.id} on {classifier.backend} ({classifier.runtime.name} {classifier.runtime.version}); "
+          f"threshold {classifier.threshold:.3f} from {classifier.threshold_source}", file=sys.stderr, flush=True)
     started = time.monotonic()
     progress = Progress(len(todo))
     labels: Counter = Counter()

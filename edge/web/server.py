@@ -89,7 +89,8 @@ def _announce(app, config, server) -> None:
     describe = app.extensions["pneumo"]["scorer"].classifier.describe()
     camera = app.extensions["pneumo"]["camera"]
     print(f"pneumo serve: {describe['model']} on {describe['backend']} ({describe['runtime']} "
-          f"{describe['runtime_version']}); camera: {camera.kind if camera.available else 'none'}", flush=True)
+          f"{describe['runtime_version']}); threshold {describe['threshold']:.3f} from {describe['threshold_source']}; "
+          f"camera: {camera.kind if camera.available else 'none'}", flush=True)
     if camera.kind != "none" and not camera.available:
         print(f"pneumo serve: {camera.reason}", flush=True)
     token = app.config["PNEUMO_TOKEN"]
