@@ -85,7 +85,7 @@ def _rates(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
             **counts}
 
 
-def calibration(y, scores, target: float, card: dict, refused: list[tuple[str, str]]) -> dict:
+def calibration(y, scores, target: float, *, card: dict, refused: list[tuple[str, str]]) -> dict:
     """The site record for scored films ``y`` (0 NORMAL, 1 PNEUMONIA) and their ``scores``.
 
     The threshold is the highest that finds at least ``target`` of this sample's

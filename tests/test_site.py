@@ -159,10 +159,11 @@ def test_no_warning_from_50_films_of_each_class():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], MIN_PER_CLASS)
     scores = np.clip(rng.normal(0.3 + 0.4 * y, 0.2), 0, 1)
-    record = calibration(y, scores, TARGET, read_card(default_model()), refused=[])
+    card = read_card(default_model())
+    record = calibration(y, scores, TARGET, card=card, refused=[])
     assert record["warnings"] == [] and record["at_threshold"]["sensitivity"] >= TARGET
-    assert calibration(y[1:], scores[1:], TARGET, read_card(default_model()), [])["warnings"][0].startswith(
-        f"only {MIN_PER_CLASS - 1} NORMAL films")
+    warnings = calibration(y[1:], scores[1:], TARGET, card=card, refused=[])["warnings"]
+    assert warnings[0].startswith(f"only {MIN_PER_CLASS - 1} NORMAL films")
 
 
 def test_unusable_samples_are_one_line_errors(tmp_path, sample, capsys):

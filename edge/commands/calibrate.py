@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"pneumo calibrate: scoring {len(films)} films with {classifier.id} on {classifier.backend}",
           file=sys.stderr, flush=True)
     y, scores, refused = score_labelled(classifier, films)
-    record = calibration(y, scores, args.target_sensitivity, classifier.card, refused)
+    record = calibration(y, scores, args.target_sensitivity, card=classifier.card, refused=refused)
     record["sample"]["source"] = str(args.data)
     record["scored_with"] = {"backend": classifier.backend, "runtime": classifier.runtime.name,
                              "runtime_version": classifier.runtime.version, "kernels": classifier.options.kernels,
