@@ -15,4 +15,6 @@ class ConvertConfig:
     float16: bool = False
     calib_count: int = 400
     edgetpu_runtime: int | None = None  # edgetpu_compiler -m N
-    max_auc_drop: float = 0.01
+    check: str | Path | None = None  # labelled films from outside the training split: measured, never fit
+    calib_augment: bool = False  # calibrate on each film and one acquisition variant of it
+    max_auc_drop: float = 0.005

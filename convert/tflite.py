@@ -16,8 +16,8 @@ def inference_model(model, arch: str):
     ``TFLiteConverter.from_keras_model`` leaves the batch dimension dynamic for a
     model built on ``Input(shape=...)``, which the Edge TPU compiler refuses.
 
-    For the MobileNet, the pooled-features-then-dense head is rewritten as a 1x1
-    convolution (the dense weights) followed by global average pooling: both are
+    For a model with a backbone (MobileNet, EfficientNet-Lite0), the pooled-features-then-dense
+    head is rewritten as a 1x1 convolution (the dense weights) followed by global average pooling: both are
     linear, so they commute and the probability is unchanged, while the
     convolution's output *is* the class activation map, exposed as a second
     output for the heatmap.
@@ -27,8 +27,8 @@ def inference_model(model, arch: str):
 
     shape = tuple(model.input_shape[1:])
     inputs = keras.Input(shape=shape, batch_size=1, name="film")
-    if arch == "mobilenet":
-        backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    backbone = next((layer for layer in model.layers if isinstance(layer, keras.Model)), None)
+    if backbone is not None:
         dense = model.get_layer("probability")
         features = backbone(inputs, training=False)
         kernel, bias = dense.get_weights()

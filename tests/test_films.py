@@ -138,18 +138,32 @@ def test_exif_orientation_of_a_phone_photo_is_applied(film):
     assert np.abs(np.asarray(result.image).astype(int) - upright).mean() < 2
 
 
-@pytest.mark.parametrize("scaling", ["unit", "symmetric"])
+@pytest.mark.parametrize("scaling", ["unit", "symmetric", "lite"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_to_tensor_shapes_dtypes_and_values(film, scaling, channels):
     spec = PreprocessSpec(size=SIDE, channels=channels, scaling=scaling)
     tensor = to_tensor(film, spec)
     assert tensor.shape == (SIDE, SIDE, channels) and tensor.dtype == np.float32
     pixels = np.asarray(film.resize((SIDE, SIDE), Image.BILINEAR, reducing_gap=3.0), dtype=np.float32)
-    expected = pixels / 255.0 if scaling == "unit" else pixels / 127.5 - 1.0
+    expected = {"unit": pixels / 255.0, "symmetric": pixels / 127.5 - 1.0, "lite": (pixels - 127.0) / 128.0}[scaling]
     for channel in range(channels):
         assert np.allclose(tensor[..., channel], expected, atol=1e-6)
     low, high = (0.0, 1.0) if scaling == "unit" else (-1.0, 1.0)
     assert tensor.min() >= low and tensor.max() <= high
+
+
+def test_percentile_normalisation_undoes_a_scanner_s_exposure_and_contrast(film):
+    """A flat, bright copy of a film (as another scanner might give it) comes out of the
+    normalised preprocessing close to the original; without it, far from it."""
+    spec, plain = PreprocessSpec(size=SIDE, normalise="percentile"), PreprocessSpec(size=SIDE)
+    pixels = np.asarray(film, dtype=np.float32)
+    washed = Image.fromarray(np.clip(pixels * 0.6 + 90, 0, 255).astype(np.uint8))
+    assert np.abs(to_tensor(washed, plain) - to_tensor(film, plain)).mean() > 0.15
+    assert np.abs(to_tensor(washed, spec) - to_tensor(film, spec)).mean() < 0.03
+    normalised = to_tensor(film, spec)
+    assert normalised.min() == -1.0 and normalised.max() == 1.0
+    assert PreprocessSpec.from_dict(spec.to_dict()) == spec
+    assert PreprocessSpec.from_dict({"size": SIDE}).normalise == "none", "cards from before the option"
 
 
 def test_16_bit_film_gives_the_8_bit_film_tensor(grey):

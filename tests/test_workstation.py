@@ -21,7 +21,9 @@ def runs(tmp_path_factory, train_dir):
     """One short run per architecture on 200 films per class."""
     root = tmp_path_factory.mktemp("runs")
     made = {}
-    for arch, extra in (("shallow", ["--epochs", "2"]), ("mobilenet", ["--epochs", "1", "--batch", "16"])):
+    for arch, extra in (("shallow", ["--epochs", "2"]), ("mobilenet", ["--epochs", "1", "--batch", "16"]),
+                        ("efficientnet_lite0", ["--epochs", "2", "--batch", "16", "--augment", "acquisition",
+                                                "--label-smoothing", "0.05", "--average-last", "2"])):
         out = root / arch
         assert main(["train", "--data", str(train_dir), "--arch", arch, "--out", str(out), "--limit", "200",
                      "--seed", "1", *extra]) == 0
@@ -29,13 +31,17 @@ def runs(tmp_path_factory, train_dir):
     return made
 
 
-@pytest.mark.parametrize("arch", ["shallow", "mobilenet"])
+ARCHS = ["shallow", "mobilenet", "efficientnet_lite0"]
+SIZES = {"shallow": 64, "mobilenet": 224, "efficientnet_lite0": 224}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
 def test_train_leaves_model_history_plots_and_metrics(runs, arch):
     out = runs[arch]
     for name in ("model.keras", "history.csv", "loss.png", "auc.png", "val_metrics.json", "run.json"):
         assert (out / name).stat().st_size > 0, name
     run = json.loads((out / "run.json").read_text())
-    assert run["preprocess"]["size"] == {"shallow": 64, "mobilenet": 224}[arch]
+    assert run["preprocess"]["size"] == SIZES[arch]
     assert run["counts"]["val"]["NORMAL"] > 0 and run["counts"]["val"]["PNEUMONIA"] > 0
     val = json.loads((out / "val_metrics.json").read_text())
     assert val["at_threshold"]["sensitivity"] >= 0.95
@@ -54,19 +60,26 @@ def test_evaluate_keras_and_tflite_write_metrics_and_plots(runs, train_dir, tmp_
         assert (out / plot).stat().st_size > 1000
 
 
-@pytest.mark.parametrize("arch", ["shallow", "mobilenet"])
-def test_convert_writes_float_and_int8_with_cards_and_parity(runs, arch, train_dir, tmp_path, fullres_dir):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_convert_writes_float_and_int8_with_cards_and_parity(runs, arch, train_dir, shared_data, tmp_path,
+                                                           fullres_dir):
     out = tmp_path / "models"
-    code = main(["convert", str(runs[arch]), "--calib", str(train_dir), "--out", str(out), "--calib-count", "300"])
+    check = ["--check", str(shared_data / "chest_xray" / "test_dev")] if arch == "efficientnet_lite0" else []
+    code = main(["convert", str(runs[arch]), "--calib", str(train_dir), "--out", str(out), "--calib-count", "300",
+                 *check])
     report = json.loads((out / f"pneumo_{arch}_convert_report.json").read_text())
     parity = report["parity"]
-    assert code == (0 if parity["auc_drop"] <= 0.01 and report["edgetpu_preflight"]["ok"] else 1)
+    drops = [parity["auc_drop"], *([report["check_parity"]["auc_drop"]] if check else [])]
+    assert code == (0 if max(drops) <= 0.005 and report["edgetpu_preflight"]["ok"] else 1)
+    if check:
+        assert report["check_parity"]["films"] == 306
+        assert read_card(out / f"pneumo_{arch}_int8.tflite")["outside_training"]["n"] == 306
     assert 0 <= parity["max_probability_difference"] <= 1 and parity["films"] > 50
     for variant in ("float32", "int8"):
         model = out / f"pneumo_{arch}_{variant}.tflite"
         card = read_card(model)
         assert card["variant"] == variant and card["labels"] == ["NORMAL", "PNEUMONIA"]
-        assert card["preprocess"]["size"] == {"shallow": 64, "mobilenet": 224}[arch]
+        assert card["preprocess"]["size"] == SIZES[arch]
         assert "pediatric" in " ".join(card["limitations"]) and "not a diagnosis" in card["intended_use"]
         assert 0 < card["threshold"] < 1 and "roc_auc" in card["validation"]
         classifier = Classifier(Options(model=model))
@@ -76,4 +89,4 @@ def test_convert_writes_float_and_int8_with_cards_and_parity(runs, arch, train_d
         if variant == "int8":
             assert details["dtype"] == np.uint8
         prediction = classifier.predict(sorted(fullres_dir.glob("*.png"))[0])
-        assert (prediction.cam is not None) == (arch == "mobilenet")
+        assert (prediction.cam is not None) == (arch != "shallow")

@@ -1,4 +1,5 @@
-"""The two classifiers: the published shallow CNN baseline and a compact MobileNetV2."""
+"""The classifiers: the published shallow CNN baseline, a compact MobileNetV2 and
+EfficientNet-Lite0 with ImageNet weights (read offline, see :mod:`.imagenet.efficientnet_lite`)."""
 
 from __future__ import annotations
 
@@ -51,10 +52,37 @@ def build_mobilenet(size: int = 224, channels: int = 1, alpha: float = 0.35, *, 
     return model
 
 
+def build_efficientnet_lite0(size: int = 224, channels: int = 1, *, weights: str | None = "imagenet",
+                             batch_size: int | None = None, freeze_blocks: int = 10) -> keras.Model:
+    """EfficientNet-Lite0 features, global average pooling, dropout 0.2 and a sigmoid unit.
+
+    ``weights``: "imagenet" (offline, from the pinned weights package), None, or a path
+    to weights of this same model. ``freeze_blocks``: the stem and blocks 0..N keep
+    their ImageNet weights and statistics (-1 trains everything).
+    """
+    from .imagenet.efficientnet_lite import backbone, freeze_through, load_imagenet
+
+    inputs = keras.Input(shape=(size, size, channels), batch_size=batch_size, name="film")
+    features_model = backbone(size, channels)
+    if weights == "imagenet":
+        load_imagenet(features_model)
+        freeze_through(features_model, freeze_blocks)
+    x = layers.GlobalAveragePooling2D(name="pool")(features_model(inputs))
+    x = layers.Dropout(0.2, name="dropout")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="probability")(x)
+    model = keras.Model(inputs, outputs, name="efficientnet_lite0_classifier")
+    if weights not in (None, "none", "imagenet"):
+        model.load_weights(weights)
+    return model
+
+
 def build(arch: str, size: int, channels: int, *, alpha: float = 0.35, weights: str | None = None,
-          batch_size: int | None = None) -> keras.Model:
+          batch_size: int | None = None, freeze_blocks: int = 10) -> keras.Model:
     if arch == "shallow":
         return build_shallow(size, channels, batch_size)
     if arch == "mobilenet":
         return build_mobilenet(size, channels, alpha, weights=weights, batch_size=batch_size)
+    if arch == "efficientnet_lite0":
+        return build_efficientnet_lite0(size, channels, weights=weights, batch_size=batch_size,
+                                        freeze_blocks=freeze_blocks)
     raise ValueError(f"unknown architecture {arch!r}")

@@ -24,7 +24,14 @@ class TrainConfig:
     epochs: int = 25
     batch: int = 32
     lr: float | None = None
-    weights: str = "none"
+    weights: str | None = None  # None: imagenet for efficientnet_lite0, none otherwise
+    freeze_blocks: int = 10
+    augment: str = "light"
+    normalise: str = "none"
+    label_smoothing: float = 0.0
+    average_last: int = 0
+    watch: str | Path | None = None
+    keep_epochs: bool = False
     val_fraction: float = 0.15
     seed: int = 0
     patience: int = 8

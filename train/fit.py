@@ -1,4 +1,5 @@
-"""Training: decode once with the edge preprocessing, augment, fit, keep the best by val AUC."""
+"""Training: decode once with the edge preprocessing, augment, fit, keep the best by val AUC
+(or the average of the last epochs' weights)."""
 
 from __future__ import annotations
 
@@ -18,46 +19,44 @@ from .config import TrainConfig
 from .films_in_memory import load_pixels
 from .splits import count_table, sample_per_class, split_by_patient
 
-DEFAULT_SIZE = {"shallow": 64, "mobilenet": 224}
-DEFAULT_LR = {"shallow": 1e-3, "mobilenet": 2e-3}
+DEFAULT_SIZE = {"shallow": 64, "mobilenet": 224, "efficientnet_lite0": 224}
+DEFAULT_LR = {"shallow": 1e-3, "mobilenet": 2e-3, "efficientnet_lite0": 5e-4}
+SCALING = {"shallow": "unit", "mobilenet": "symmetric", "efficientnet_lite0": "lite"}
+
+
+def weights_of(config: TrainConfig) -> str:
+    """imagenet for EfficientNet-Lite0 (read offline), none otherwise, unless the config says."""
+    return config.weights or ("imagenet" if config.arch == "efficientnet_lite0" else "none")
 
 
 def run_spec(config: TrainConfig) -> PreprocessSpec:
-    channels = config.channels or (3 if config.weights == "imagenet" else 1)
-    scaling = "unit" if config.arch == "shallow" else "symmetric"
-    return PreprocessSpec(size=config.size or DEFAULT_SIZE[config.arch], channels=channels, scaling=scaling)
+    channels = config.channels or (3 if weights_of(config) == "imagenet" and config.arch == "mobilenet" else 1)
+    return PreprocessSpec(size=config.size or DEFAULT_SIZE[config.arch], channels=channels,
+                          scaling=SCALING[config.arch], normalise=config.normalise)
 
 
-def augmenter(seed: int):
-    """Augmentation that suits radiographs: small rotations, shifts, zoom, brightness
-    and contrast; no flips (the heart is on the left, and vertical flips never occur)."""
-    import keras
-    from keras import layers
-
-    return keras.Sequential([
-        layers.RandomRotation(7 / 360, fill_mode="constant", seed=seed),
-        layers.RandomTranslation(0.06, 0.06, fill_mode="constant", seed=seed + 1),
-        layers.RandomZoom((-0.1, 0.1), fill_mode="constant", seed=seed + 2),
-        layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed + 3),
-        layers.RandomContrast(0.15, seed=seed + 4),
-    ], name="augment")
-
-
-def make_dataset(pixels, labels, spec: PreprocessSpec, *, batch: int, train: bool, seed: int):
-    """A tf.data pipeline; scaling repeats :func:`edge.preprocess.scale_pixels` exactly."""
+def make_dataset(pixels, labels, spec: PreprocessSpec, *, batch: int, seed: int, augment: str = "none"):
+    """A tf.data pipeline; scaling repeats :func:`edge.preprocess.scale_pixels` exactly.
+    ``augment`` other than "none" shuffles and augments (see :mod:`.augment`)."""
     import tensorflow as tf
+
+    from .augment import acquisition, geometry, jpeg_recompress
 
     multiplier, offset = SCALINGS[spec.scaling]
     ds = tf.data.Dataset.from_tensor_slices((pixels[..., np.newaxis], labels))
-    if train:
+    if augment != "none":
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    if augment == "acquisition":
+        ds = ds.map(lambda x, y: (jpeg_recompress(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch)
-    aug = augmenter(seed) if train else None
+    aug = geometry(seed, zoom=0.15 if augment == "acquisition" else 0.1) if augment != "none" else None
 
     def prepare(x, y):
         x = tf.cast(x, tf.float32)
         if aug is not None:
             x = tf.clip_by_value(aug(x, training=True), 0.0, 255.0)
+        if augment == "acquisition":
+            x = acquisition(x)
         x = x * multiplier + offset
         if spec.channels == 3:
             x = tf.repeat(x, 3, axis=-1)
@@ -83,6 +82,7 @@ def train(config: TrainConfig) -> Path:
     import tensorflow as tf
 
     from .architectures import build
+    from .callbacks import average_weights, make_callbacks
     from .plots import plot_history
 
     keras.utils.set_random_seed(config.seed)
@@ -101,26 +101,39 @@ def train(config: TrainConfig) -> Path:
     class_weight = {i: float(len(y_train) / (2 * max(c, 1))) for i, c in enumerate(counts)}
     print(f"class weights: {class_weight}", flush=True)
 
+    weights = weights_of(config)
     model = build(config.arch, spec.size, spec.channels, alpha=config.alpha,
-                  weights=None if config.weights == "none" else config.weights)
+                  weights=None if weights == "none" else weights, freeze_blocks=config.freeze_blocks)
     steps = int(np.ceil(len(y_train) / config.batch)) * config.epochs
     lr = keras.optimizers.schedules.CosineDecay(config.lr or DEFAULT_LR[config.arch], steps, alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(lr),
+                  loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
                   metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
 
-    train_ds = make_dataset(x_train, y_train, spec, batch=config.batch, train=True, seed=config.seed)
-    val_ds = make_dataset(x_val, y_val, spec, batch=config.batch, train=False, seed=config.seed)
+    train_ds = make_dataset(x_train, y_train, spec, batch=config.batch, seed=config.seed, augment=config.augment)
+    val_ds = make_dataset(x_val, y_val, spec, batch=config.batch, seed=config.seed)
+    watch = None
+    if config.watch:
+        x_watch, y_watch, _, _ = load_pixels(list_films(config.watch), spec, config.workers)
+        watch = (make_dataset(x_watch, y_watch, spec, batch=config.batch, seed=config.seed), y_watch)
+    epoch_dir = out / "epochs" if config.keep_epochs else None
+    if epoch_dir:
+        epoch_dir.mkdir(exist_ok=True)
+    snapshots = make_callbacks(config.average_last, watch=watch, epoch_dir=epoch_dir)
     best_path = out / "model.keras"
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_auc", mode="max", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience,
-                                      restore_best_weights=True),
-        keras.callbacks.CSVLogger(out / "history.csv"),
-    ]
+    callbacks = [snapshots, keras.callbacks.CSVLogger(out / "history.csv")]
+    if not config.average_last:
+        callbacks[1:1] = [
+            keras.callbacks.ModelCheckpoint(best_path, monitor="val_auc", mode="max", save_best_only=True),
+            keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience,
+                                          restore_best_weights=True)]
     started = time.time()
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, class_weight=class_weight,
               callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
     train_seconds = time.time() - started
+    if config.average_last:
+        model.set_weights(average_weights(snapshots.snapshots))
+        model.save(best_path)
 
     best = keras.models.load_model(best_path)
     val_scores = best.predict(val_ds, verbose=0).reshape(-1)
@@ -130,7 +143,11 @@ def train(config: TrainConfig) -> Path:
 
     run = {
         "arch": config.arch, "alpha": config.alpha if config.arch == "mobilenet" else None,
-        "weights": config.weights, "preprocess": spec.to_dict(), "labels": list(LABELS),
+        "weights": weights_of(config), "preprocess": spec.to_dict(),
+        "recipe": {"augment": config.augment, "label_smoothing": config.label_smoothing,
+                   "freeze_blocks": config.freeze_blocks if config.arch == "efficientnet_lite0" else None,
+                   "average_last": config.average_last, "epochs": config.epochs, "batch": config.batch,
+                   "lr": config.lr or DEFAULT_LR[config.arch]}, "labels": list(LABELS),
         "threshold": threshold, "target_sensitivity": config.target_sensitivity,
         "data": str(Path(config.data).resolve()), "split": config.split, "limit": config.limit,
         "val_fraction": config.val_fraction, "seed": config.seed,
