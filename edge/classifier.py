@@ -135,10 +135,14 @@ class Classifier:
                           None if cam is None else cam.reshape(cam.shape[1], cam.shape[2]), film,
                           self.threshold_source)
 
+    def read(self, source: Source) -> Film:
+        """Decode a film (a path or its bytes) as this model needs it, without the interpreter."""
+        return read_film(source, min_size=self.spec.size)
+
     def predict(self, source: Source) -> Prediction:
         """Read, check and score one film from a path or its bytes."""
         t0 = time.perf_counter()
-        film = read_film(source, min_size=self.spec.size)
+        film = self.read(source)
         decode_ms = (time.perf_counter() - t0) * 1000
         prediction = self.predict_film(film)
         prediction.timings_ms = {"decode": decode_ms, **prediction.timings_ms,

@@ -12,7 +12,7 @@ import logging
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Flask, Request, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -85,8 +85,10 @@ def _guard(app: Flask, token: str | None) -> None:
         if query_token is not None and request.method == "GET":
             if not auth.token_matches(query_token, token):
                 return _error("wrong access token", 401, "unauthorised")
-            # Drop the token from the address bar; "/" + ... so "//host" cannot redirect off-site.
-            response = redirect("/" + request.path.lstrip("/"), code=303)
+            # Drop the token from the address bar. The path is re-quoted whole, so a tab, a
+            # newline or a backslash (that a browser drops or reads as "/") stays in the path:
+            # "/%09/evil.com" must not become "//evil.com", a link to another site.
+            response = redirect("/" + quote(request.path.lstrip("/"), safe="/"), code=303)
             response.set_cookie(auth.COOKIE, token, httponly=True, samesite="Strict", path="/")
             return response
         if not auth.token_matches(auth.presented_token(request.headers, request.cookies), token):
@@ -158,8 +160,13 @@ def _errors(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
-        limit_mb = app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
-        return _error(f"the upload is over this server's {limit_mb:g} MB limit", 413, "too_large")
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length <= limit:
+            # Under the size limit, Werkzeug refuses a form of too many parts or a large text field.
+            return _error(f"the form has over {request.max_form_parts:,} parts or a text field over "
+                          f"{request.max_form_memory_size // 1024:,} KB: send the film alone, as the field 'file'",
+                          413, "form_too_large")
+        return _error(f"the upload is over this server's {limit / (1024 * 1024):g} MB limit", 413, "too_large")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -2,10 +2,13 @@
 
 A TFLite interpreter is not thread-safe, and a device has one accelerator, so the
 server's threads share one :class:`Classifier` behind a lock. Decoding happens
-under the lock too, which keeps memory to one decoded film at a time. At most
-``queue`` requests may wait for the lock; one more is refused at once with
+outside that lock, so a slow film delays only itself, in at most
+``DECODE_WORKERS`` threads at a time, which bounds memory to that many decoded
+films (each bounded by the readers' limits) whatever the number of threads. At
+most ``queue`` requests may wait; one more is refused at once with
 :class:`Busy` (503) rather than left waiting without end. The heatmap overlay
-needs no interpreter and is drawn outside the lock.
+needs no interpreter and is drawn outside the lock. After a large film the
+freed memory is handed back to the system.
 """
 
 from __future__ import annotations
@@ -22,10 +25,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..classifier import Classifier, Prediction
+from ..classifier import Classifier
 from ..errors import Busy, PneumoError
 from ..films import Film
 from ..heatmap import overlay_png
+from .memory import give_back
+
+#: Films decoded at once (a Pi has 2 to 4 cores; each decode is bounded by the readers' limits).
+DECODE_WORKERS = 2
+#: Films of this many pixels or more leave the allocator trimmed after them.
+LARGE_FILM_PIXELS = 4_000_000
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +46,7 @@ class Scorer:
         self.classifier = classifier
         self.capacity = queue + 1  # the request holding the interpreter, plus those waiting
         self.interpreter_lock = threading.Lock()
+        self._decoders = threading.BoundedSemaphore(DECODE_WORKERS)
         self._slots = threading.BoundedSemaphore(self.capacity)
         self._in_use = 0
         self._count_lock = threading.Lock()
@@ -51,36 +61,52 @@ class Scorer:
 
         Raises FilmError for bad films and :class:`Busy` when the queue is full.
         """
-        return self._score(lambda classifier: classifier.predict(data), data)
+        return self._score(lambda: self.classifier.read(data), data)
 
     def score_film(self, film: Film) -> dict:
         """Score a film already decoded (a camera frame)."""
-        return self._score(lambda classifier: classifier.predict_film(film), None)
+        return self._score(lambda: film, None)
 
-    def _score(self, run: Callable[[Classifier], Prediction], data: bytes | None) -> dict:
+    def _score(self, decode: Callable[[], Film], data: bytes | None) -> dict:
+        large = True  # until the film is known: a refused film may have been a large one
+        try:
+            result, (width, height) = self._decode_and_score(decode, data)
+            large = width * height >= LARGE_FILM_PIXELS
+            return result
+        finally:
+            if large:
+                give_back()
+
+    def _decode_and_score(self, decode: Callable[[], Film], data: bytes | None) -> tuple[dict, tuple[int, int]]:
         started = time.perf_counter()
         if not self._slots.acquire(blocking=False):
             raise Busy(f"the device is scoring other films ({self.capacity} in progress or waiting); "
                        "try again in a moment")
         self._count(+1)
         try:
+            with self._decoders:
+                decode_start = time.perf_counter()
+                film = decode()
+                decode_ms = (time.perf_counter() - decode_start) * 1000
             with self.interpreter_lock:
-                waited = time.perf_counter() - started
-                prediction = run(self.classifier)
+                waited = time.perf_counter() - started - decode_ms / 1000
+                prediction = self.classifier.predict_film(film)
         finally:
             self._count(-1)
             self._slots.release()
         heat_start = time.perf_counter()
-        heatmap = None if prediction.cam is None else overlay_png(prediction.film.image, prediction.cam)
+        heatmap = None if prediction.cam is None else overlay_png(film.image, prediction.cam)
         done = time.perf_counter()
         result = prediction.as_dict()
-        result["timings_ms"].update(wait=round(waited * 1000, 2), heatmap=round((done - heat_start) * 1000, 2),
-                                    server=round((done - started) * 1000, 2))
+        film_ms = decode_ms + sum(prediction.timings_ms.values())
+        result["timings_ms"] = {"decode": round(decode_ms, 2), **result["timings_ms"], "total": round(film_ms, 2),
+                                "wait": round(waited * 1000, 2), "heatmap": round((done - heat_start) * 1000, 2),
+                                "server": round((done - started) * 1000, 2)}
         result["heatmap_png_base64"] = base64.b64encode(heatmap).decode("ascii") if heatmap else None
         result["id"] = uuid.uuid4().hex[:12]
         if self.save_dir:
-            result["saved"] = self._save(result, data, prediction.film, heatmap=heatmap)
-        return result
+            result["saved"] = self._save(result, data, film, heatmap=heatmap)
+        return result, film.original_size
 
     def _count(self, step: int) -> None:
         with self._count_lock:

@@ -14,13 +14,6 @@ from pathlib import Path
 from ..commands.options import add_model_arguments, options_from
 from .auth import TOKEN_ENV
 
-#: Request bytes allowed beyond --max-upload-mb for the multipart envelope; a larger
-#: body is refused by waitress before it is read.
-ENVELOPE_BYTES = 1024 * 1024
-#: waitress threads beyond the queue: so the page, /api/health and the 503 answers
-#: still get a thread while the queue for the interpreter is full.
-SPARE_THREADS = 2
-
 
 def camera_kind(value: str) -> str:
     name, _, argument = value.partition(":")
@@ -53,9 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import waitress
+    from .memory import bound_allocator
 
+    bound_allocator()  # before waitress starts a thread: see memory.py
     from .app import ServeConfig, create_app
+    from .transport import create_server
 
     if args.queue < 0 or args.max_upload_mb <= 0:
         print("pneumo serve: --queue must be 0 or more and --max-upload-mb above 0", file=sys.stderr)
@@ -65,13 +60,8 @@ def run(args: argparse.Namespace) -> int:
                          max_upload_mb=args.max_upload_mb, queue=args.queue, save_dir=args.save_dir,
                          camera=args.camera)
     app = create_app(config)
-    limit = app.config["MAX_CONTENT_LENGTH"] + ENVELOPE_BYTES
-    threads = config.queue + 1 + SPARE_THREADS
-    # Bodies stay in memory (inbuf_overflow): at most connection_limit x limit bytes.
     try:
-        server = waitress.create_server(app, host=config.host, port=config.port, threads=threads,
-                                        max_request_body_size=limit, inbuf_overflow=limit,
-                                        connection_limit=threads + 4, ident="pneumo")
+        server = create_server(app, config.host, config.port, config.queue, app.config["MAX_CONTENT_LENGTH"])
     except OSError as exc:  # port taken, address not on this machine, privileged port
         app.extensions["pneumo"]["camera"].close()
         print(f"pneumo serve: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
