@@ -101,11 +101,11 @@ def test_16_bit_without_window_is_stretched_min_to_max():
     assert np.array_equal(out[0], np.arange(256))
 
 
-def test_multi_frame_reads_the_first_frame(stored):
+def test_multi_frame_is_refused_not_read_as_its_first_frame(stored):
     frames = np.stack([stored[:256, :256], 255 - stored[:256, :256], stored[256:512, :256]])
-    film = read_film(make_dicom(frames))
-    assert film.original_size == (256, 256)
-    assert np.array_equal(np.asarray(film.image), frames[0])
+    with pytest.raises(FilmError) as error:
+        read_film(make_dicom(frames))
+    assert error.value.code == "dicom_multiframe" and "3 frames" in str(error.value)
 
 
 def test_colour_dicom_is_converted_and_left_to_the_quality_gate(stored):

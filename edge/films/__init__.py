@@ -6,10 +6,12 @@ camera frame, a training JPEG) ends in :func:`read_film`, which returns a
 the original (its size, whether it was in colour). Errors are :class:`FilmError`
 with a specific code, never a bare Pillow exception.
 
-Modules: ``film`` (the type, the pixel limit, grey conversion), ``read`` (the one
-entry, DICOM recognised by content), ``raster`` (Pillow formats), ``dicom`` (the
-``[dicom]`` extra), ``camera`` (Pi camera frames and replay folders),
-``folders`` (which files in a folder are films: one rule for every command).
+Modules: ``film`` (the type, the pixel limit, grey conversion), ``limits`` (the
+decoded-size limit every reader checks from the header), ``read`` (the one entry,
+DICOM recognised by content), ``raster`` (Pillow formats), ``dicom`` (the ``[dicom]``
+extra), ``dicom_bounds`` (a DICOM file bounded before decoding), ``camera`` (Pi camera
+frames and replay folders), ``folders`` (which files in a folder are films: one rule
+for every command).
 """
 
 from .film import MAX_PIXELS, Film, Source

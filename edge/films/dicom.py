@@ -5,19 +5,20 @@ three steps, applied here in the standard's order: the modality LUT (or rescale
 slope and intercept), the VOI LUT (or window centre and width), and the
 photometric interpretation (MONOCHROME1 means a low value is white, so it is
 inverted). The result is the 8-bit grey film every other source produces.
-Only the first frame of a multi-frame file is read. Colour DICOM (RGB, YBR,
-palette) is converted to RGB and left to the quality gate.
+Before any pixel is decoded the file is bounded (dicom_bounds.py): a multi-frame
+file is refused (code ``dicom_multiframe``). Colour DICOM (RGB, YBR, palette) is
+converted to RGB and left to the quality gate.
 """
 
 from __future__ import annotations
 
-import io
 import warnings
 
 import numpy as np
 from PIL import Image
 
 from ..errors import FilmError, MissingExtra, PneumoError
+from .dicom_bounds import check_pixels, read_dataset
 from .film import MAX_PIXELS, Film, high_depth_to_grey, to_grey
 
 _PIXEL_ELEMENTS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -28,10 +29,10 @@ def read_dicom(data: bytes) -> Film:
 
     Raises :class:`MissingExtra` without pydicom, :class:`FilmError` otherwise
     (codes ``dicom_no_pixels``, ``dicom_codec``, ``dicom_voi``, ``dicom_corrupt``,
-    ``truncated``, ``decompression_bomb``).
+    ``dicom_multiframe``, ``dicom_frame_size``, ``truncated``, ``decompression_bomb``).
     """
     try:
-        import pydicom
+        import pydicom  # noqa: F401  (only: is the extra installed?)
     except ImportError:
         raise MissingExtra("reading DICOM needs pydicom: pip install 'pneumo-edge[dicom]'",
                            code="dicom_unavailable") from None
@@ -41,7 +42,7 @@ def read_dicom(data: bytes) -> Film:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            dataset = pydicom.dcmread(io.BytesIO(data))
+            dataset = read_dataset(data)
             truncated = any("End of file reached" in str(w.message) for w in caught)
             return _film(dataset, truncated)
         except PneumoError:
@@ -100,8 +101,9 @@ def _film(dataset, truncated: bool) -> Film:
     if not decoder.is_available:
         raise FilmError(f"no decoder installed for {syntax.name}; install one of: "
                         + "; ".join(decoder.missing_dependencies), code="dicom_codec")
+    check_pixels(dataset, next(name for name in _PIXEL_ELEMENTS if name in dataset))
     try:
-        pixels = pixel_array(dataset, index=0)  # the first frame only, even of a multi-frame file
+        pixels = pixel_array(dataset)
     except Exception as exc:
         raise _decode_error(exc, syntax, decoder, truncated=truncated) from None
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
@@ -173,7 +175,9 @@ def _colour_film(pixels: np.ndarray, dataset, photometric: str, *, original_mode
     if pixels.dtype != np.uint8:
         # palette LUT entries are 8 or 16 bits wide; RGB samples use Bits Stored
         bits = 16 if photometric == "PALETTE COLOR" else int(dataset.BitsStored)
-        pixels = np.rint(pixels.astype(np.float64) * (255.0 / (2 ** bits - 1))).clip(0, 255).astype(np.uint8)
+        scaled = pixels.astype(np.float32)  # one working copy, not float64 temporaries
+        scaled *= 255.0 / (2 ** bits - 1)
+        pixels = np.rint(np.clip(scaled, 0, 255, out=scaled), out=scaled).astype(np.uint8)
     grey, spread = to_grey(Image.fromarray(pixels, mode="RGB"))
     rows, columns = pixels.shape[:2]
     return Film(grey, (columns, rows), original_mode, "DICOM", spread)

@@ -54,23 +54,26 @@ def high_depth_to_grey(pixels: np.ndarray) -> Image.Image:
 
     Scanners and digitisers rarely use the full 16-bit range, so a fixed divisor
     would leave most films nearly black; min-max keeps the film's own contrast.
-    Up to 16 bits the arithmetic is float32, in place: a 3000 x 2500 scan then
-    needs 30 MB of working memory, not the 180 MB of float64 temporaries.
+    The arithmetic is one float32 array, in place, whatever the input's type: a
+    3000 x 2500 scan then needs 30 MB of working memory, not the 180 MB of float64
+    temporaries, and a float film's non-finite pixels are masked, not copied out.
     """
     pixels = np.asarray(pixels)
     if pixels.ndim == 3:
         pixels = pixels[..., 0]
+    finite = None
     if pixels.dtype.kind == "f":
         finite = np.isfinite(pixels)
         if not finite.any():
             raise FilmError("the film holds no finite pixel values", code="corrupt")
-        low, high = float(pixels[finite].min()), float(pixels[finite].max())
-        if not finite.all():
-            pixels = np.where(finite, pixels, low)
+        low = float(np.min(pixels, where=finite, initial=np.inf))
+        high = float(np.max(pixels, where=finite, initial=-np.inf))
     else:
         low, high = float(pixels.min()), float(pixels.max())
     span = high - low if high > low else 1.0
-    scaled = np.subtract(pixels, low, dtype=np.float32 if pixels.dtype.itemsize <= 2 else np.float64)
+    scaled = np.subtract(pixels, low, dtype=np.float32)
+    if finite is not None and not finite.all():
+        scaled[~finite] = 0.0
     scaled *= 255.0 / span
     np.clip(scaled, 0, 255, out=scaled)
     np.rint(scaled, out=scaled)

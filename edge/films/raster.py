@@ -11,6 +11,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..errors import FilmError
 from .film import MAX_PIXELS, Film, to_grey
+from .limits import check_decoded_bytes
 
 # Truncated files are errors, not half-grey films.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -20,6 +21,16 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 #: random bytes for a tiny image, away from files that are not films. A JPEG with
 #: a multi-picture index (many phone cameras) opens through "JPEG" as format "MPO".
 FILM_FORMATS = ("JPEG", "PNG", "TIFF", "BMP")
+
+#: A film decoded for a model (``min_size`` given) is box-reduced right after decoding,
+#: by a whole factor that keeps its short side at least this many pixels (and at
+#: least 4x the model's input): every later step (orientation, grey, quality gate,
+#: heatmap) then works on megabytes, not a 12 MP film's tens of them.
+REDUCED_SIDE = 1024
+
+#: Bytes a pixel takes in Pillow's memory, by mode, once converted as to_grey
+#: converts it (RGB, palette and the like take 4); modes not named take 4.
+_PILLOW_PIXEL_BYTES = {"1": 1, "L": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 
 # How each format's files begin: a file that starts like a film but that Pillow
 # cannot identify is a damaged film, not a file of some other kind.
@@ -53,10 +64,20 @@ def _decode(data: bytes, min_size: int | None) -> tuple[Image.Image, tuple[int, 
         raise FilmError(f"cannot decode the {fmt} data: {text or type(exc).__name__}", code=code) from None
     except Exception as exc:
         raise FilmError(f"cannot decode the {fmt} data: {exc}", code="corrupt") from None
+    if min_size:
+        image = _reduce(image, max(REDUCED_SIDE, 4 * min_size))
     upright = _upright(image)
     if upright.size != image.size:
         original_size = original_size[::-1]
     return upright, original_size, original_mode, fmt
+
+
+def _reduce(image: Image.Image, side: int) -> Image.Image:
+    """Box-reduce by the largest whole factor that keeps the short side >= ``side``."""
+    factor = min(image.size) // side
+    if factor < 2 or image.mode not in ("L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"):
+        return image
+    return image.reduce(factor)
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -94,6 +115,8 @@ def _open(data: bytes) -> Image.Image:
                         "(a decompression bomb, or not a film)", code="decompression_bomb")
     if width < 1 or height < 1:
         raise FilmError(f"image has no pixels ({width} x {height})", code="corrupt")
+    check_decoded_bytes(width * height * _PILLOW_PIXEL_BYTES.get(image.mode, 4),
+                        f"a {width} x {height} {image.mode} {image.format}")
     return image
 
 

@@ -27,7 +27,10 @@ def read_film(source: Source, min_size: int | None = None) -> Film:
 
 
 def is_dicom(data: bytes) -> bool:
-    return len(data) >= 132 and data[128:132] == b"DICM"
+    """"DICM" after the 128-byte preamble, or a file meta group (0002,xxxx) where a file lacks one."""
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        return True
+    return len(data) >= 8 and data[:2] == b"\x02\x00" and data[4:6] in (b"UL", b"OB", b"UI")
 
 
 def _read_bytes(source: Source) -> bytes:

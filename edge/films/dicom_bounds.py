@@ -1,0 +1,128 @@
+"""Bounding a DICOM file before anything large is allocated for it.
+
+A DICOM file can ask for far more memory than its size: a deflated dataset
+inflates without limit, a header can describe 8000 x 8000 x 3 samples of 16
+bits, and an encapsulated JPEG frame can hold a picture much larger than the
+Rows and Columns that the header states (the decoder then allocates for the
+picture, not the header). Here the dataset is inflated with a cap, the size of
+what will be decoded is checked from the header (frames x rows x columns x
+samples x bytes), and the first encapsulated frame's own header (JPEG SOF,
+JPEG-LS SOF55, JPEG 2000 SIZ) must agree with it, all before any pixel is decoded.
+A multi-frame file is refused: which frame is the film is not something to guess.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from ..errors import FilmError
+from .limits import MAX_DECODED_BYTES, check_decoded_bytes
+
+#: The non-pixel part of a dataset, allowed on top of the pixels when inflating.
+HEADER_ALLOWANCE = 16 * 1024 * 1024
+
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+_BYTES_PER_ELEMENT = {"FloatPixelData": 4, "DoubleFloatPixelData": 8}
+
+
+def read_dataset(data: bytes):
+    """Parse a DICOM file's bytes (with or without its preamble); a deflated dataset is inflated with a cap."""
+    import pydicom
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    stream = io.BytesIO(data)
+    read_preamble(stream, force=True)
+    meta = _read_file_meta_info(stream)
+    if meta.get("TransferSyntaxUID") != _DEFLATED:
+        return pydicom.dcmread(io.BytesIO(data), force=True)
+    dataset = pydicom.dcmread(io.BytesIO(_inflate(stream.read())), force=True)
+    dataset.file_meta = meta  # the pixels are native once inflated; the syntax still names the file
+    return dataset
+
+
+def _inflate(deflated: bytes) -> bytes:
+    cap = MAX_DECODED_BYTES + HEADER_ALLOWANCE
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(deflated, cap + 1)
+    except zlib.error as exc:
+        raise FilmError(f"the deflated DICOM dataset cannot be inflated: {exc}", code="dicom_corrupt") from None
+    if len(inflated) > cap:
+        raise FilmError(f"refused: the deflated DICOM dataset inflates to over {cap / 2**20:,.0f} MiB "
+                        "(a decompression bomb)", code="decompression_bomb")
+    return inflated
+
+
+def check_pixels(dataset, element: str) -> None:
+    """Refuse, from the header, pixel data over the decode limit, multi-frame films and
+    encapsulated frames whose own size disagrees with the header."""
+    rows, columns = int(dataset.Rows), int(dataset.Columns)
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    samples = int(dataset.get("SamplesPerPixel", 1) or 1)
+    bits = int(dataset.get("BitsAllocated", 8) or 8)
+    width = _BYTES_PER_ELEMENT.get(element, max(1, -(-bits // 8)))
+    photometric = str(dataset.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric == "PALETTE COLOR":
+        samples, width = 3, 2  # a palette expands each index to 3 samples of up to 16 bits
+    check_decoded_bytes(frames * rows * columns * samples * width,
+                        f"{frames} frame(s) of {columns} x {rows} x {samples} sample(s) x {width} byte(s)")
+    if frames > 1:
+        raise FilmError(f"a multi-frame DICOM ({frames} frames): this device scores one film per file; "
+                        "export the frame to be read as its own file", code="dicom_multiframe")
+    syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
+    if element == "PixelData" and syntax is not None and syntax.is_encapsulated:
+        _check_frame(dataset, syntax, rows, columns)
+
+
+def _check_frame(dataset, syntax, rows: int, columns: int) -> None:
+    from pydicom.encaps import generate_frames
+
+    try:
+        frame = next(generate_frames(dataset.PixelData, number_of_frames=1))
+    except Exception as exc:
+        raise FilmError(f"the encapsulated DICOM pixel data cannot be split into frames: {exc}",
+                        code="dicom_corrupt") from None
+    size = codestream_size(frame)
+    if size is None:
+        return  # RLE, or a codec whose header is not parsed here: its decoder sizes by the header
+    if size != (columns, rows):
+        raise FilmError(f"the {syntax.name} frame is {size[0]} x {size[1]}, but the DICOM header says "
+                        f"{columns} x {rows}: refused before decoding", code="dicom_frame_size")
+
+
+def codestream_size(frame: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG, JPEG-LS or JPEG 2000 codestream's header; None for anything else."""
+    if frame.startswith(b"\xff\xd8"):
+        return _jpeg_size(frame)
+    siz = frame.find(b"\xff\x4f\xff\x51", 0, 4096)  # J2K SOC + SIZ, bare or inside a JP2 box
+    if siz >= 0:
+        if len(frame) < siz + 24:
+            raise FilmError("the JPEG 2000 frame's header is cut short", code="truncated")
+        x, y, x0, y0 = struct.unpack(">IIII", frame[siz + 8:siz + 24])
+        return x - x0, y - y0
+    return None
+
+
+#: JPEG start-of-frame markers (baseline, extended, progressive, lossless, and JPEG-LS's SOF55).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+
+
+def _jpeg_size(frame: bytes) -> tuple[int, int]:
+    position = 2
+    while position + 4 <= len(frame):
+        if frame[position] != 0xFF:
+            break
+        marker = frame[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        length = struct.unpack(">H", frame[position + 2:position + 4])[0]
+        if marker in _SOF:
+            if position + 9 > len(frame):
+                break
+            height, width = struct.unpack(">HH", frame[position + 5:position + 9])
+            return width, height
+        position += 2 + length
+    raise FilmError("the JPEG frame in the DICOM file has no readable frame header", code="dicom_corrupt")
