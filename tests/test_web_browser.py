@@ -8,13 +8,10 @@ screenshots land in test-artifacts/ at the repository root.
 from __future__ import annotations
 
 import base64
-import queue
-import subprocess
-import sys
-import threading
-import time
+import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -34,31 +31,18 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from PIL import Image  # noqa: E402
+
 from pneumo_edge.edge.classifier import Classifier, Options  # noqa: E402
+from serve_process import ServeProcess  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server():
     """``pneumo serve`` on a free loopback port, with a token so the page's cookie path is used."""
-    process = subprocess.Popen([sys.executable, "-m", "pneumo_edge.edge.cli", "serve", "--port", "0",
-                                "--token", TOKEN], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
-    url, seen, deadline = None, [], time.monotonic() + 60
-    while url is None and time.monotonic() < deadline and process.poll() is None:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if "open http://" in line:
-            url = line.split("open ", 1)[1].strip().rstrip("/")
-    if url is None:
-        process.kill()
-        pytest.fail("pneumo serve did not start:\n" + "".join(seen))
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    served = ServeProcess("--token", TOKEN)
+    yield served.url
+    served.stop()
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +111,7 @@ def test_page_scores_a_chosen_and_a_dropped_film(server, browser, train_dir, ful
     assert browser.save_screenshot(str(ARTIFACTS / "web_page.png"))
 
     browser.execute_script(DROP, base64.b64encode(b"not a film").decode(), "notes.png", "image/png")
-    WebDriverWait(browser, 30).until(lambda d: "Not scored (415)" in d.find_element(By.ID, "status").text)
+    WebDriverWait(browser, 30).until(lambda d: "not scored (415)" in d.find_element(By.ID, "status").text)
 
     origin = server
     resources = browser.execute_script(
@@ -150,3 +134,50 @@ def test_page_fits_a_phone(server, browser, train_dir):
     assert browser.find_element(By.ID, "heatmap").size["width"] <= 390
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "web_page_phone.png"))
+
+
+# Drop a file and, in the same task (before the request can answer), read what the page shows.
+DROP_AND_LOOK = DROP + """
+return {resultHidden: document.getElementById("result").hidden,
+        label: document.getElementById("label").textContent,
+        status: document.getElementById("status").textContent,
+        working: document.getElementById("status").classList.contains("working")};
+"""
+
+
+def test_a_new_film_clears_the_old_answer_and_an_error_replaces_it(server, browser, train_dir):
+    """The stale-answer bug: a refused film showed its error above the previous film's result."""
+    browser.set_window_size(1200, 1400)
+    browser.get(f"{server}/?token={TOKEN}")
+    flagged = sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[0]
+    browser.find_element(By.ID, "file").send_keys(str(flagged))
+    wait_for_result(browser, flagged.name)
+    assert browser.find_element(By.ID, "result").is_displayed()
+
+    rng = np.random.default_rng(0)
+    colour = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8), "RGB").save(colour, "PNG")
+    seen = browser.execute_script(DROP_AND_LOOK, base64.b64encode(colour.getvalue()).decode(), "photo.png",
+                                  "image/png")
+    assert seen["resultHidden"] and seen["label"] == "" and seen["working"]  # cleared at once
+    assert seen["status"] == "Scoring photo.png…"
+    WebDriverWait(browser, 30).until(lambda d: "(422)" in d.find_element(By.ID, "status").text)
+    status = browser.find_element(By.ID, "status").text
+    assert status.startswith("photo.png was not scored (422): looks like a colour photograph"), status
+    assert not browser.find_element(By.ID, "result").is_displayed()
+    assert browser.find_element(By.ID, "label").text == ""
+
+    # Scored again, then refused by the browser itself (over the size limit): the same rule.
+    browser.find_element(By.ID, "file").send_keys(str(flagged))
+    wait_for_result(browser, flagged.name)
+    assert browser.find_element(By.ID, "status").text == ""
+    limit = int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-max-upload-bytes"))
+    browser.execute_script(
+        "const transfer = new DataTransfer();"
+        "transfer.items.add(new File([new Uint8Array(arguments[0])], 'huge.dcm'));"
+        "document.getElementById('dropzone').dispatchEvent("
+        "new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));", limit + 1)
+    assert "huge.dcm is" in browser.find_element(By.ID, "status").text
+    assert not browser.find_element(By.ID, "result").is_displayed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "web_page_refused.png"))

@@ -116,7 +116,7 @@ def _open(data: bytes) -> Image.Image:
     if width < 1 or height < 1:
         raise FilmError(f"image has no pixels ({width} x {height})", code="corrupt")
     check_decoded_bytes(width * height * _PILLOW_PIXEL_BYTES.get(image.mode, 4),
-                        f"a {width} x {height} {image.mode} {image.format}")
+                        f"the {width} x {height} {image.mode} {image.format} image")
     return image
 
 

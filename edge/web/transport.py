@@ -61,7 +61,9 @@ def create_server(app, host: str, port: int, queue: int, max_upload_bytes: int):
                                     max_request_body_size=limit, inbuf_overflow=limit,
                                     connection_limit=CONNECTION_LIMIT, channel_timeout=CHANNEL_TIMEOUT,
                                     cleanup_interval=CLEANUP_INTERVAL, asyncore_use_poll=True, ident="pneumo")
-    for dispatcher in list(server.map.values()):
-        if isinstance(dispatcher, BaseWSGIServer):
-            dispatcher.channel_class = Channel
+    # One listening socket is a server of its own; several sit in a MultiSocketServer's map.
+    listeners = [server] if isinstance(server, BaseWSGIServer) else list(server.map.values())
+    for listener in listeners:
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = Channel
     return server

@@ -9,16 +9,33 @@
   const RECENT_MAX = 20;
   let busy = false;
 
-  function setStatus(text, isError) {
+  function setStatus(text, kind) {
     $("status").textContent = text;
-    $("status").classList.toggle("error", Boolean(isError));
+    $("status").classList.toggle("error", kind === "error");
+    $("status").classList.toggle("working", kind === "working");
+  }
+
+  // The answer on screen always belongs to the film named in it: it goes the moment
+  // another film is sent, and an error (any status, with the server's reason) takes its place.
+  function clearResult() {
+    $("result").hidden = true;
+    $("label").textContent = "";
+    $("filename").textContent = "";
+    $("probability").textContent = "";
+    $("heatmap").removeAttribute("src");
+  }
+
+  function refuse(text) {
+    clearResult();
+    setStatus(text, "error");
   }
 
   async function send(url, body, name) {
     if (busy) return;
     busy = true;
     $("capture").disabled = true;
-    setStatus("Scoring " + name + "…");
+    clearResult();
+    setStatus("Scoring " + name + "…", "working");
     const started = performance.now();
     try {
       const response = await fetch(url, { method: "POST", body: body, credentials: "same-origin" });
@@ -26,13 +43,13 @@
       let data;
       try { data = JSON.parse(text); } catch (e) { data = { error: text || response.statusText }; }
       if (!response.ok) {
-        setStatus("Not scored (" + response.status + "): " + (data.error || response.statusText), true);
+        refuse(name + " was not scored (" + response.status + "): " + (data.error || response.statusText));
         return;
       }
       show(data, name, performance.now() - started);
       setStatus("");
     } catch (err) {
-      setStatus("The device did not answer: " + err.message, true);
+      refuse("The device did not answer for " + name + ": " + err.message);
     } finally {
       busy = false;
       $("capture").disabled = false;
@@ -42,8 +59,8 @@
   function upload(file) {
     if (!file) return;
     if (file.size > maxBytes) {
-      setStatus(file.name + " is " + (file.size / 1048576).toFixed(1) + " MB, over the " +
-                (maxBytes / 1048576).toFixed(1) + " MB limit.", true);
+      refuse(file.name + " is " + (file.size / 1048576).toFixed(1) + " MB, over the " +
+             (maxBytes / 1048576).toFixed(1) + " MB limit.");
       return;
     }
     const form = new FormData();
