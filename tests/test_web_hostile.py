@@ -203,3 +203,48 @@ def test_rgba_bomb_is_refused_before_it_is_decoded(served, films):
         status, answer = served.predict(bomb, "bomb.png", BEARER)
         assert status == 415 and answer["code"] == "decompression_bomb"
     assert served.rss_mb()[1] - before < 100  # a decode would take 256 MiB
+
+
+def test_bodies_held_in_memory_are_bounded_whatever_the_connections(served):
+    """24 clients each push a 20 MB body at once: the server holds 2 uploads' worth at a time, the rest wait."""
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"junk\"; filename=\"junk.bin\"\r\n\r\n"
+            + b"x" * (20 * 2**20) + b"\r\n--b--\r\n")
+    head = (f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    served.reset_peak()
+    before = served.rss_mb()[0]
+
+    def push():
+        sock = socket.create_connection((HOST, served.port), timeout=60)
+        try:
+            sock.sendall(head + body)
+            return sock.recv(200).split(b" ")[1]
+        finally:
+            sock.close()
+
+    with ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(lambda _: push(), range(24)))
+    assert statuses == [b"400"] * 24  # each body read in turn, and answered (no 'file' field in it)
+    growth = served.rss_mb()[1] - before
+    # Without the budget all 24 bodies are read at once: the peak grew by 320 MiB (measured).
+    assert growth < 200, f"peak grew {growth:.0f} MiB"
+
+
+def test_a_body_sent_too_slowly_loses_its_place(served):
+    sock = socket.create_connection((HOST, served.port), timeout=30)
+    try:
+        sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000000\r\n\r\n")
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < 25 and not closed:
+            try:
+                sock.sendall(b"x")  # one byte a second: activity, but no upload
+                sock.settimeout(1)
+                closed = sock.recv(1) == b""
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+        assert closed and time.monotonic() - started < 25
+    finally:
+        sock.close()

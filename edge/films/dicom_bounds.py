@@ -23,6 +23,9 @@ from .limits import MAX_DECODED_BYTES, check_decoded_bytes
 #: The non-pixel part of a dataset, allowed on top of the pixels when inflating.
 HEADER_ALLOWANCE = 16 * 1024 * 1024
 
+#: Bytes inflated per step.
+INFLATE_PIECE = 4 * 1024 * 1024
+
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 _BYTES_PER_ELEMENT = {"FloatPixelData": 4, "DoubleFloatPixelData": 8}
 
@@ -43,16 +46,25 @@ def read_dataset(data: bytes):
 
 
 def _inflate(deflated: bytes) -> bytes:
+    """Inflate a piece at a time, so a bomb costs at most the cap (zlib's own output buffer
+    would grow by doubling, to twice that), and stop as soon as the cap is passed."""
     cap = MAX_DECODED_BYTES + HEADER_ALLOWANCE
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflater, pieces, size = zlib.decompressobj(-zlib.MAX_WBITS), [], 0
+    pending = deflated
     try:
-        inflated = inflater.decompress(deflated, cap + 1)
+        while pending or not inflater.eof:
+            piece = inflater.decompress(pending, INFLATE_PIECE)
+            pending = inflater.unconsumed_tail
+            if not piece:
+                break
+            pieces.append(piece)
+            size += len(piece)
+            if size > cap:
+                raise FilmError(f"refused: the deflated DICOM dataset inflates to over {cap / 2**20:,.0f} MiB "
+                                "(a decompression bomb)", code="decompression_bomb")
     except zlib.error as exc:
         raise FilmError(f"the deflated DICOM dataset cannot be inflated: {exc}", code="dicom_corrupt") from None
-    if len(inflated) > cap:
-        raise FilmError(f"refused: the deflated DICOM dataset inflates to over {cap / 2**20:,.0f} MiB "
-                        "(a decompression bomb)", code="decompression_bomb")
-    return inflated
+    return b"".join(pieces)
 
 
 def check_pixels(dataset, element: str) -> None:
