@@ -153,8 +153,8 @@ def main(argv=None) -> int:
               "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "load_average": os.getloadavg()},
-              "rss_mb_at_start": started_mb, "phases": phases, "at_once": together, "lockout": held, "rss_mb_idle_at_end": final_idle,
-              "goals": goals}
+              "rss_mb_at_start": started_mb, "phases": phases, "at_once": together, "lockout": held,
+              "rss_mb_idle_at_end": final_idle, "goals": goals}
     lines = [f"RSS at start {started_mb} MiB; idle at the end {final_idle} MiB",
              f"{'film':28} {'count':>5} {'status':>8} {'ok':>4} {'peak MiB':>9} {'idle after':>10} {'p50 s':>7}"]
     lines += [f"{p['film']:28} {p['count']:5d} {'/'.join(map(str, p['statuses'])):>8} {str(p['all_as_expected']):>4} "

@@ -122,12 +122,16 @@ def test_page_scores_a_chosen_and_a_dropped_film(server, browser, train_dir, ful
     assert problems == []  # no script errors, no Content-Security-Policy violations
 
 
+def open_and_score(driver, server: str, film: Path, window: tuple[int, int]) -> None:
+    """Open the page at a window size and score a film chosen with the file input."""
+    driver.set_window_size(*window)
+    driver.get(f"{server}/?token={TOKEN}")
+    driver.find_element(By.ID, "file").send_keys(str(film))
+    wait_for_result(driver, film.name)
+
+
 def test_page_fits_a_phone(server, browser, train_dir):
-    browser.set_window_size(390, 844)
-    browser.get(f"{server}/?token={TOKEN}")
-    film = sorted((train_dir / "NORMAL").glob("*.jpeg"))[0]
-    browser.find_element(By.ID, "file").send_keys(str(film))
-    wait_for_result(browser, film.name)
+    open_and_score(browser, server, sorted((train_dir / "NORMAL").glob("*.jpeg"))[0], (390, 844))
     overflow = browser.execute_script(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0  # nothing wider than the phone's screen
@@ -147,11 +151,8 @@ return {resultHidden: document.getElementById("result").hidden,
 
 def test_a_new_film_clears_the_old_answer_and_an_error_replaces_it(server, browser, train_dir):
     """The stale-answer bug: a refused film showed its error above the previous film's result."""
-    browser.set_window_size(1200, 1400)
-    browser.get(f"{server}/?token={TOKEN}")
     flagged = sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[0]
-    browser.find_element(By.ID, "file").send_keys(str(flagged))
-    wait_for_result(browser, flagged.name)
+    open_and_score(browser, server, flagged, (1200, 1400))
     assert browser.find_element(By.ID, "result").is_displayed()
 
     rng = np.random.default_rng(0)

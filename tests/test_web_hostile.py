@@ -241,7 +241,7 @@ def test_a_body_sent_too_slowly_loses_its_place(served):
                 sock.sendall(b"x")  # one byte a second: activity, but no upload
                 sock.settimeout(1)
                 closed = sock.recv(1) == b""
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 closed = True
