@@ -228,3 +228,21 @@ def test_12_bit_jpeg_without_a_decoder_for_it():
         pytest.skip("a 12-bit JPEG decoder is installed here")
     error = film_error((PYDICOM_FILES / "JPGExtended.dcm").read_bytes())
     assert error.code == "dicom_codec" and "12-bit" in str(error) and "\n" not in str(error)
+
+
+def test_bounds_read_deflated_and_preamble_less_files_and_frame_headers(stored, samples):
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    from pneumo_edge.edge.films.dicom_bounds import codestream_size
+
+    assert np.array_equal(grey(make_dicom(stored, syntax=DeflatedExplicitVRLittleEndian)), grey(make_dicom(stored)))
+    whole = samples[1].read_bytes()
+    assert np.array_equal(grey(whole[132:]), grey(whole))  # no preamble, no "DICM"
+    for fmt in ("JPEG", "JPEG2000"):
+        buffer = io.BytesIO()
+        try:
+            Image.fromarray(stored[:300, :200]).save(buffer, format=fmt)
+        except (OSError, KeyError):  # Pillow built without OpenJPEG
+            continue
+        assert codestream_size(buffer.getvalue()) == (200, 300), fmt
+    assert codestream_size(b"\x00" * 64) is None  # RLE and others: sized by the header alone

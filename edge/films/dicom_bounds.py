@@ -27,7 +27,8 @@ HEADER_ALLOWANCE = 16 * 1024 * 1024
 INFLATE_PIECE = 4 * 1024 * 1024
 
 _DEFLATED = "1.2.840.10008.1.2.1.99"
-_BYTES_PER_ELEMENT = {"FloatPixelData": 4, "DoubleFloatPixelData": 8}
+#: Float pixels count 8 bytes a sample: pydicom's rescale and window work on float64 copies.
+_BYTES_PER_ELEMENT = {"FloatPixelData": 8, "DoubleFloatPixelData": 8}
 
 
 def read_dataset(data: bytes):
