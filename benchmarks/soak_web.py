@@ -43,7 +43,7 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 def send(server: ServeProcess, case, data: bytes) -> dict:
     server.reset_peak()
     started = time.perf_counter()
-    status, answer = server.predict(data, case.name, BEARER)
+    status, answer = server.predict(data, case.name, headers=BEARER)
     seconds = time.perf_counter() - started
     ok = status == case.status and (case.code is None or answer.get("code") == case.code)
     return {"status": status, "code": answer.get("code"), "ok": ok, "seconds": round(seconds, 3),
@@ -65,7 +65,7 @@ def concurrent(server: ServeProcess, films: dict, names: list[str]) -> dict:
 
     server.reset_peak()
     with ThreadPoolExecutor(len(names)) as pool:
-        statuses = list(pool.map(lambda name: server.predict(films[name], name, BEARER)[0], names))
+        statuses = list(pool.map(lambda name: server.predict(films[name], name, headers=BEARER)[0], names))
     time.sleep(1.0)
     return {"films": names, "statuses": statuses, "peak_mb": round(server.rss_mb()[1], 1),
             "idle_after_mb": round(server.rss_mb()[0], 1)}
@@ -90,7 +90,7 @@ def lockout(server: ServeProcess, film: bytes, connections: int, probes: int) ->
         time.sleep(0.5)
         for _ in range(probes):
             for kind, times, call in (("page", page, lambda: server.request("GET", "/", headers=BEARER, timeout=10)[0]),
-                                      ("predict", predict, lambda: server.predict(film, "film.jpeg", BEARER,
+                                      ("predict", predict, lambda: server.predict(film, "film.jpeg", headers=BEARER,
                                                                                   timeout=10)[0])):
                 started = time.perf_counter()
                 try:

@@ -79,7 +79,7 @@ class ServeProcess:
     def connection(self, timeout: float = 60) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(HOST, self.port, timeout=timeout)
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+    def request(self, method: str, path: str, body: bytes | None = None, *, headers: dict | None = None,
                 timeout: float = 60) -> tuple[int, dict, bytes]:
         """One request on its own connection: (status, headers, body)."""
         connection = self.connection(timeout)
@@ -90,12 +90,12 @@ class ServeProcess:
         finally:
             connection.close()
 
-    def predict(self, data: bytes, name: str = "film", headers: dict | None = None,
+    def predict(self, data: bytes, name: str = "film", *, headers: dict | None = None,
                 timeout: float = 120) -> tuple[int, dict]:
         """POST a film to /api/predict: (status, JSON answer)."""
         body, content_type = multipart(data, name)
         status, _, answer = self.request("POST", "/api/predict", body,
-                                         {"Content-Type": content_type, **(headers or {})}, timeout)
+                                         headers={"Content-Type": content_type, **(headers or {})}, timeout=timeout)
         return status, json.loads(answer)
 
     def stop(self) -> None:

@@ -26,15 +26,14 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
 
+from PIL import Image  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-from PIL import Image  # noqa: E402
+from serve_process import ServeProcess  # noqa: E402
 
 from pneumo_edge.edge.classifier import Classifier, Options  # noqa: E402
-from serve_process import ServeProcess  # noqa: E402
 
 
 @pytest.fixture(scope="module")

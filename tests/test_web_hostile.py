@@ -17,10 +17,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from hostile_films import CASES, photo_12mp_png
-from pneumo_edge.edge.classifier import Classifier, Options
 from serve_process import HOST, ServeProcess, multipart
+
+from pneumo_edge.edge.classifier import Classifier, Options
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def films(fullres_dir) -> dict[str, bytes]:
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_each_film_gets_its_answer_within_the_memory_ceiling(served, films, case):
     served.reset_peak()
-    status, answer = served.predict(films[case.name], case.name, BEARER)
+    status, answer = served.predict(films[case.name], case.name, headers=BEARER)
     peak = served.rss_mb()[1]
     assert status == case.status, answer
     if case.code:
@@ -59,7 +59,7 @@ def test_a_dicom_without_its_preamble_scores_as_the_whole_file(served, films, fu
     whole = (fullres_dir / "chest_cr_monochrome2.dcm").read_bytes()
     expected = Classifier(Options()).predict(whole).probability
     for data in (whole, films["no_preamble_dicom"]):
-        status, answer = served.predict(data, "film.dcm", BEARER)
+        status, answer = served.predict(data, "film.dcm", headers=BEARER)
         assert status == 200 and answer["probability"] == pytest.approx(expected, abs=1e-6)
 
 
@@ -67,7 +67,7 @@ def test_memory_is_given_back_after_large_films(served, films):
     """Large accepted and refused films in turn, then idle: the RSS returns under the ceiling."""
     for _ in range(3):
         for name in ("photo_12mp_png", "rgba_8000_png", "scan_16bit_png", "deflated_dicom_bomb"):
-            served.predict(films[name], name, BEARER)
+            served.predict(films[name], name, headers=BEARER)
     time.sleep(0.5)
     idle, peak = served.rss_mb()
     assert idle < IDLE_MB, f"idle RSS {idle:.0f} MiB after the sequence (peak {peak:.0f} MiB)"
@@ -89,7 +89,7 @@ def test_idle_and_slow_connections_do_not_lock_out_a_token_holder(served, train_
             started = time.perf_counter()
             status, _, page = served.request("GET", "/", headers=BEARER, timeout=10)
             assert status == 200 and b"Pneumonia screen" in page
-            status, answer = served.predict(film, "film.jpeg", BEARER, timeout=10)
+            status, answer = served.predict(film, "film.jpeg", headers=BEARER, timeout=10)
             assert status == 200, answer
             assert time.perf_counter() - started < 10
     finally:
@@ -113,7 +113,8 @@ def test_a_full_queue_answers_503_while_the_page_and_health_answer(fullres_dir):
     try:
         body, content_type = multipart(photo_12mp_png(fullres_dir), "photo.png")
         with ThreadPoolExecutor(6) as pool:
-            uploads = [pool.submit(server.request, "POST", "/api/predict", body, {"Content-Type": content_type})
+            uploads = [pool.submit(server.request, "POST", "/api/predict", body,
+                                   headers={"Content-Type": content_type})
                        for _ in range(6)]
             time.sleep(0.05)
             health = server.request("GET", "/api/health", timeout=10)
@@ -178,7 +179,7 @@ def test_a_form_of_many_parts_is_named_as_such(served):
     boundary = uuid.uuid4().hex
     parts = "".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n" for i in range(5000))
     status, _, body = served.request("POST", "/api/predict", (parts + f"--{boundary}--\r\n").encode(),
-                                     {"Content-Type": f"multipart/form-data; boundary={boundary}", **BEARER})
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **BEARER})
     answer = json.loads(body)
     assert status == 413 and answer["code"] == "form_too_large" and "over 1,000 parts" in answer["error"]
     assert "MB limit" not in answer["error"]
@@ -200,7 +201,7 @@ def test_rgba_bomb_is_refused_before_it_is_decoded(served, films):
     served.reset_peak()
     before = served.rss_mb()[0]
     for _ in range(8):
-        status, answer = served.predict(bomb, "bomb.png", BEARER)
+        status, answer = served.predict(bomb, "bomb.png", headers=BEARER)
         assert status == 415 and answer["code"] == "decompression_bomb"
     assert served.rss_mb()[1] - before < 100  # a decode would take 256 MiB
 

@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
                          camera=args.camera)
     app = create_app(config)
     try:
-        server = create_server(app, config.host, config.port, config.queue, app.config["MAX_CONTENT_LENGTH"])
+        server = create_server(app, config.host, config.port, queue=config.queue,
+                               max_upload_bytes=app.config["MAX_CONTENT_LENGTH"])
     except OSError as exc:  # port taken, address not on this machine, privileged port
         app.extensions["pneumo"]["camera"].close()
         print(f"pneumo serve: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",

@@ -46,7 +46,7 @@ MAX_HEADER_BYTES = 64 * 1024
 _CODES = {400: "bad_request", 413: "too_large", 431: "headers_too_large", 500: "internal", 501: "not_implemented"}
 
 
-def create_server(app, host: str, port: int, queue: int, max_upload_bytes: int):
+def create_server(app, host: str, port: int, *, queue: int, max_upload_bytes: int):
     """A waitress server for ``app`` with the limits above; raises OSError if it cannot listen."""
     import waitress
     from waitress.channel import HTTPChannel
