@@ -15,6 +15,7 @@ from .card import model_id, preprocess_spec, read_card
 from .errors import BackendUnavailable, ModelError
 from .films import Film, Source, read_film
 from .preprocess import to_tensor
+from .quiet import native_stderr_silenced
 from .quality import check_film
 from .runtime import load_runtime
 from .site import load_site, threshold_source
@@ -26,6 +27,18 @@ def shipped_models() -> list[Path]:
     """The .tflite files installed with the package (models/), sorted by name."""
     folder = resources.files("pneumo_edge.models")
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".tflite"))
+
+
+def resolve_model(given: str | Path | None) -> Path:
+    """A model path from a path, or the name of a shipped model (``pneumo_shallow_int8``), or None (the default)."""
+    if given is None:
+        return default_model()
+    shipped = shipped_models()
+    path = {p.stem: p for p in shipped}.get(str(given)) or {p.name: p for p in shipped}.get(str(given)) or Path(given)
+    if not path.is_file():
+        raise ModelError(f"no model {str(given)!r}: give a .tflite path or one of "
+                         f"{', '.join(p.stem for p in shipped)}", code="no_model")
+    return path
 
 
 def default_model() -> Path:
@@ -49,6 +62,7 @@ class Options:
     kernels: str = "default"  # CPU only: "reference" for TFLite's bit-reproducible reference kernels
     quality_gate: bool = True
     site: str | Path | None = None  # a site file from pneumo calibrate: its threshold replaces the card's
+    verbose: bool = False  # let the runtime's own messages (the XNNPACK line) reach the terminal
 
 
 @dataclass
@@ -74,12 +88,12 @@ class Classifier:
     def __init__(self, options: Options | None = None):
         self.options = options = options or Options()
         started = time.perf_counter()
-        self.model_path = Path(options.model) if options.model else default_model()
-        if not self.model_path.exists():
-            raise ModelError(f"no model at {self.model_path}", code="no_model")
+        self.model_path = resolve_model(options.model)
         self.runtime = load_runtime(options.runtime)
         self.backend = options.backend
-        self.interpreter, self.model_path = self._make_interpreter(options)
+        with native_stderr_silenced(not options.verbose):  # TFLite's "Created ... XNNPACK delegate" line
+            self.interpreter, self.model_path = self._make_interpreter(options)
+            self.interpreter.allocate_tensors()
         self.card = read_card(self.model_path)
         self.spec = preprocess_spec(self.card)
         self.labels = list(self.card["labels"])
@@ -87,7 +101,6 @@ class Classifier:
         self.threshold = self.site.threshold if self.site else float(self.card["threshold"])
         self.threshold_source = threshold_source(self.site)
         self.id = model_id(self.card)
-        self.interpreter.allocate_tensors()
         self.load_ms = (time.perf_counter() - started) * 1000
 
     def _make_interpreter(self, options: Options):
@@ -102,6 +115,11 @@ class Classifier:
             self.backend = "cpu"
             cpu = get_backend("cpu")
             return cpu.make_interpreter(self.model_path, cpu.config_from(options), self.runtime), self.model_path
+
+    @property
+    def has_heatmap(self) -> bool:
+        """Whether the model has a class activation map output besides the probability."""
+        return len(self.interpreter.get_output_details()) > 1
 
     def describe(self) -> dict:
         return {"model": self.id, "model_path": str(self.model_path), "backend": self.backend,

@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if not getattr(args, "verbose", False):
+        from .quiet import silence_library_warnings
+
+        silence_library_warnings()
     try:
         return int(args._module.run(args) or 0)
     except ModuleNotFoundError as exc:

@@ -34,25 +34,62 @@ def normalise(cam: np.ndarray) -> np.ndarray:
 
 
 def overlay(film: Image.Image, cam: np.ndarray, side: int = 448, *, opacity: float = 0.45) -> Image.Image:
-    """The grey film at ``side`` px with the map blended where it is strong."""
-    base = film.convert("L").resize((side, side), Image.BILINEAR).convert("RGB")
+    """The grey film, its long side ``side`` px at the film's own aspect ratio, with the map
+    blended where it is strong."""
+    scale = side / max(film.size)
+    size = (max(1, round(film.width * scale)), max(1, round(film.height * scale)))
+    base = film.convert("L").resize(size, Image.BILINEAR).convert("RGB")
     heat = normalise(cam)
-    heat_img = Image.fromarray((heat * 255).astype(np.uint8), mode="L").resize((side, side), Image.BICUBIC)
+    heat_img = Image.fromarray((heat * 255).astype(np.uint8), mode="L").resize(size, Image.BICUBIC)
     heat_big = np.asarray(heat_img, dtype=np.float32) / 255
     alpha = (opacity * heat_big)[..., None]
     blended = np.asarray(base, dtype=np.float32) * (1 - alpha) + colormap(heat_big).astype(np.float32) * alpha
     return Image.fromarray(blended.round().astype(np.uint8), mode="RGB")
 
 
-def overlay_png(film: Image.Image, cam: np.ndarray, side: int = 448) -> bytes:
+def with_legend(image: Image.Image, height: int = 30) -> Image.Image:
+    """``image`` above a colour bar saying what the colours mean (for overlays saved as files)."""
+    from PIL import ImageDraw
+
+    width = image.width
+    canvas = Image.new("RGB", (width, image.height + height), (0, 0, 0))
+    canvas.paste(image, (0, 0))
+    bar = colormap(np.tile(np.linspace(0, 1, width, dtype=np.float32), (8, 1)))
+    canvas.paste(Image.fromarray(bar, mode="RGB"), (0, image.height + 2))
+    draw = ImageDraw.Draw(canvas)
+    y = image.height + 12
+    draw.text((2, y), "none", fill=(255, 255, 255))
+    label = "evidence of pneumonia"
+    draw.text(((width - draw.textlength(label)) / 2, y), label, fill=(255, 255, 255))
+    draw.text((width - draw.textlength("strongest") - 2, y), "strongest", fill=(255, 255, 255))
+    return canvas
+
+
+def overlay_png(film: Image.Image, cam: np.ndarray, side: int = 448, *, legend: bool = False) -> bytes:
+    image = overlay(film, cam, side)
     buffer = io.BytesIO()
-    overlay(film, cam, side).save(buffer, format="PNG", compress_level=1)  # speed over size
+    (with_legend(image) if legend else image).save(buffer, format="PNG", compress_level=1)  # speed over size
     return buffer.getvalue()
 
 
 def save_overlay(film: Image.Image, cam: np.ndarray, folder: Path, *, name: str) -> Path:
-    """Write ``<folder>/<name>.heatmap.png``; return its path."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``<folder>/<name>.heatmap.png``, with a colour legend; return its path.
+
+    ``name`` may hold ``/``: the overlay then goes in the same sub-folder under
+    ``folder``, so overlays of different films (``a/b.jpeg``, ``a__b.jpeg``) never
+    share a name.
+    """
     path = folder / f"{name}.heatmap.png"
-    path.write_bytes(overlay_png(film, cam))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(overlay_png(film, cam, legend=True))
     return path
+
+
+def require_heatmap(classifier) -> None:
+    """Refuse ``--heatmap`` with a model that has no class activation map, before any work."""
+    from .errors import PneumoError
+
+    if not classifier.has_heatmap:
+        raise PneumoError(f"--heatmap: the model {classifier.id} has no class activation map output "
+                          "(the MobileNet models have one); drop --heatmap or choose another --model",
+                          code="no_heatmap")

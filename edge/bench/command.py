@@ -203,22 +203,14 @@ def speedup(row: dict, baseline: dict) -> dict | None:
 
 
 def resolve_models(given: list[str] | None) -> list[Path]:
-    from ..classifier import shipped_models
+    from ..classifier import resolve_model, shipped_models
 
     shipped = shipped_models()
     if not given:
         if not shipped:
             raise PneumoError("no shipped models are installed; name models with --models", code="no_model")
         return shipped
-    by_name = {p.stem: p for p in shipped} | {p.name: p for p in shipped}
-    models = []
-    for item in given:
-        path = by_name.get(item) or Path(item)
-        if not path.is_file():
-            raise PneumoError(f"no model {item!r}: give a .tflite path or one of "
-                              f"{', '.join(p.stem for p in shipped)}", code="no_model")
-        models.append(path)
-    return models
+    return [resolve_model(item) for item in given]
 
 
 def resolve_films(given: list[str] | None, side: int) -> tuple[list[Path], list[dict]]:

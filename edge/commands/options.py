@@ -10,12 +10,24 @@ from ..runtime import RUNTIME_ENV, RUNTIMES
 from ..site import SITE_ENV, site_path
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (``--threads -1`` is a one-line usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, site: bool = True) -> None:
     group = parser.add_argument_group("model and accelerator")
     group.add_argument("--model", default=None,
-                       help="a .tflite model with its .card.json (default: the shipped int8 MobileNet)")
+                       help="a .tflite model with its .card.json, or a shipped model's name such as "
+                            "pneumo_shallow_int8 (default: the shipped int8 MobileNet)")
     group.add_argument("--backend", choices=sorted(BACKENDS), default="cpu")
-    group.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    group.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: all cores)")
     group.add_argument("--device", default=None, help="Edge TPU device, e.g. usb:0 or pci:0")
     group.add_argument("--runtime", choices=RUNTIMES, default=None,
                        help=f"force an interpreter runtime (also the {RUNTIME_ENV} environment variable)")
@@ -30,9 +42,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, site: bool = True) -> N
         group.add_argument("--site", metavar="FILE", default=None,
                            help="a site file from pneumo calibrate: decide with this clinic's threshold instead "
                                 f"of the model card's (also the {SITE_ENV} environment variable)")
+    group.add_argument("--verbose", action="store_true",
+                       help="let the interpreter runtime's and Pillow's own messages through to the terminal")
 
 
 def options_from(args: argparse.Namespace) -> Options:
     return Options(model=args.model, backend=args.backend, threads=args.threads, device=args.device,
                    runtime=args.runtime, fallback=args.fallback, quality_gate=args.quality_gate,
-                   kernels=args.kernels, site=site_path(args))
+                   kernels=args.kernels, site=site_path(args), verbose=args.verbose)
