@@ -68,8 +68,11 @@ def run(args: argparse.Namespace) -> int:
     classifier = context.classifier
     if heatmap:
         require_heatmap(classifier)
-    results = ResultsFile(out, format_for(out, args.format),
-                          {"model": classifier.id, "threshold": classifier.threshold}, new=args.new)
+    try:
+        results = ResultsFile(out, format_for(out, args.format),
+                              {"model": classifier.id, "threshold": classifier.threshold}, new=args.new)
+    except OSError as exc:
+        raise _write_error(exc, out, 0) from None
     try:
         if results.replaced_to:
             _say(f"started a new {out}; the old file is kept as {results.replaced_to}")
@@ -145,10 +148,7 @@ def _score(todo: list[str], results, *, workers: int, context, make) -> dict:
             try:
                 results.write(row)
             except OSError as exc:
-                code = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "io_error"
-                raise PneumoError(f"cannot write {results.path}: {exc.strerror or exc}; the {tally['count']} rows "
-                                  "written before are kept: make room and run the same command again to resume",
-                                  code=code) from None
+                raise _write_error(exc, results.path, tally["count"]) from None
             tally["count"] += 1
             if row.get("error_code"):
                 tally["errors"][row["error_code"]] += 1
@@ -161,6 +161,12 @@ def _score(todo: list[str], results, *, workers: int, context, make) -> dict:
         rows.close()
         progress.close()
     return tally
+
+
+def _write_error(exc: OSError, out: Path, count: int) -> PneumoError:
+    code = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "io_error"
+    return PneumoError(f"cannot write {out}: {exc.strerror or exc}; the {count} rows written before this one "
+                       "are kept: make room and run the same command again to resume", code=code)
 
 
 def _close(results) -> None:
