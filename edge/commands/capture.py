@@ -39,10 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..classifier import Classifier
     from ..films.camera import open_camera
+    from ..heatmap import require_heatmap
 
     failures = 0
     with open_camera(args.camera) as camera:  # first: a missing camera is found before the model loads
         classifier = Classifier(options_from(args))
+        if args.heatmap:
+            require_heatmap(classifier)
         for index in range(1, args.count + 1):
             failures += not _capture_one(camera, classifier, index, args=args)
     return 1 if failures else 0

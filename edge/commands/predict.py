@@ -22,9 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..classifier import Classifier
     from ..errors import FilmError
-    from ..heatmap import save_overlay
+    from ..heatmap import require_heatmap, save_overlay
 
     classifier = Classifier(options_from(args))
+    if args.heatmap:
+        require_heatmap(classifier)
     failures = 0
     for name in args.files:
         record = {"path": name}
