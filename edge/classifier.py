@@ -15,8 +15,8 @@ from .card import model_id, preprocess_spec, read_card
 from .errors import BackendUnavailable, ModelError
 from .films import Film, Source, read_film
 from .preprocess import to_tensor
-from .quiet import native_stderr_silenced
 from .quality import check_film
+from .quiet import native_stderr_silenced
 from .runtime import load_runtime
 from .site import load_site, threshold_source
 

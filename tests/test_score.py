@@ -18,7 +18,6 @@ import pytest
 from PIL import Image
 
 from pneumo_edge.edge.cli import main
-from pneumo_edge.edge.errors import PneumoError
 from pneumo_edge.edge.commands.results_file import COLUMNS, ResultsFile, decode_path, encode_path
 from pneumo_edge.edge.commands.score_walk import walk
 

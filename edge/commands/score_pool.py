@@ -12,9 +12,10 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Callable, Iterator
+from typing import Callable
 
 from ..errors import PneumoError
 
