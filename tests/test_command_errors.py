@@ -11,7 +11,7 @@ from dataclasses import fields
 import pytest
 
 from pneumo_edge.edge.cli import main
-from pneumo_edge.edge.commands.score import walk
+from pneumo_edge.edge.commands.score_walk import walk
 from pneumo_edge.edge.labelled.listing import list_films
 
 # Runs `pneumo ARGS` in a fresh process and then says whether TensorFlow was imported.
@@ -60,10 +60,11 @@ def labelled_with_extensionless_dicom(tmp_path, train_dir, fullres_dir):
 
 def test_an_extensionless_dicom_is_found_by_score_evaluate_and_train_alike(labelled_with_extensionless_dicom):
     root = labelled_with_extensionless_dicom
-    assert "NORMAL/IM0001" in walk(root)  # score
+    scored = [entry.relative for entry in walk(root).films]  # score
+    assert "NORMAL/IM0001" in scored
     listed = [f.path.relative_to(root).as_posix() for f in list_films(root)]  # evaluate, train and convert
     assert "NORMAL/IM0001" in listed and "NORMAL/.IM0001" not in listed
-    assert sorted(listed) == sorted(walk(root))
+    assert sorted(listed) == sorted(scored)
 
 
 def test_evaluate_from_python_scores_the_extensionless_dicom(labelled_with_extensionless_dicom, tmp_path):

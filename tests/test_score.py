@@ -390,6 +390,9 @@ def test_runtime_and_pillow_messages_stay_off_the_terminal_unless_verbose(tmp_pa
     assert quiet.returncode == 0
     assert "XNNPACK" not in quiet.stderr and "Warning" not in quiet.stderr
     assert "  bomb.png: decompression_bomb: " in quiet.stderr
+    pooled = subprocess.run(COMMAND + [str(film_folder), "--out", str(tmp_path / "p.csv"), "--workers", "2"],
+                            capture_output=True, text=True, timeout=120)
+    assert pooled.returncode == 0 and "XNNPACK" not in pooled.stderr and "Warning" not in pooled.stderr
     loud = subprocess.run(COMMAND + [str(film_folder), "--out", str(tmp_path / "v.csv"), "--verbose"],
                           capture_output=True, text=True, timeout=120)
     assert "XNNPACK" in loud.stderr and "DecompressionBombWarning" in loud.stderr

@@ -242,7 +242,8 @@ def check_writable(path: Path) -> None:
         raise PneumoError(f"--out {path} is a folder; give a file name such as {path / 'results.csv'}",
                           code="bad_out")
     if not path.parent.is_dir():
-        raise PneumoError(f"--out {path}: the folder {path.parent} does not exist", code="bad_out")
+        why = "is not a folder" if path.parent.exists() else "does not exist"
+        raise PneumoError(f"--out {path}: the folder {path.parent} {why}", code="bad_out")
 
 
 def _acquire(lock: Path, path: Path) -> int:

@@ -123,9 +123,12 @@ def _why_score(row: dict | None, entry, args) -> str | None:
     if code == "too_large" and entry.size <= max_bytes:
         return "limit raised"
     if args.check_content and row.get("sha256") and entry.size <= max_bytes:
-        with open(folder / entry.relative, "rb") as handle:
-            if hashlib.sha256(handle.read(max_bytes)).hexdigest() != row["sha256"]:
-                return "content changed"
+        try:
+            with open(folder / entry.relative, "rb") as handle:
+                if hashlib.sha256(handle.read(max_bytes)).hexdigest() != row["sha256"]:
+                    return "content changed"
+        except OSError:
+            return "unreadable now"  # scoring it puts the error on its row
     return None
 
 

@@ -33,6 +33,11 @@ class Context:
 def make_context(options, folder: str, heatmap: str | None = None, *, max_bytes: int) -> Context:
     from ..classifier import Classifier
 
+    if not options.verbose:  # a worker process starts with Python's default warning filters
+        from ..quiet import silence_library_warnings
+
+        silence_library_warnings()
+
     return Context(Classifier(options), Path(folder), Path(heatmap) if heatmap else None, max_bytes)
 
 
