@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="calibrate int8 on each film and one acquisition variant of it (gamma, contrast, noise)")
     parser.add_argument("--edgetpu-runtime", type=int, default=None, metavar="N",
                         help="edgetpu_compiler -m N, for an older libedgetpu runtime")
+    parser.add_argument("--soup", nargs="+", default=None, metavar="RUN_DIR",
+                        help="average these runs' weights with MODEL's (a model soup: seeds of one recipe "
+                             "sharing its validation split) and convert the result")
     parser.add_argument("--check", default=None, metavar="DIR",
                         help="labelled films from outside the training split (e.g. chest_xray/test_dev): scored "
                              "with every variant for the parity report and the card; never fit or tuned on")

@@ -16,5 +16,6 @@ class ConvertConfig:
     calib_count: int = 400
     edgetpu_runtime: int | None = None  # edgetpu_compiler -m N
     check: str | Path | None = None  # labelled films from outside the training split: measured, never fit
+    soup: list[str | Path] | None = None  # more run folders whose weights are averaged with model's
     calib_augment: bool = False  # calibrate on each film and one acquisition variant of it
     max_auc_drop: float = 0.005

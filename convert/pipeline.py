@@ -67,8 +67,9 @@ def base_card(run: dict, name: str, variant: str) -> dict:
         "labels": run["labels"], "threshold": run["threshold"],
         "target_sensitivity": run["target_sensitivity"],
         "training": {"data": Path(run["data"]).name, "counts": run["counts"], "val_fraction": run["val_fraction"],
-                     "split_seed": run["seed"], "split": "by patient", "weights": run["weights"],
-                     "epochs_run": run.get("epochs_run")},
+                     "split_seed": run.get("split_seed", run["seed"]), "split": "by patient", "weights": run["weights"],
+                     "epochs_run": run.get("epochs_run"), "recipe": run.get("recipe"),
+                     "soup": [Path(r).name for r in run.get("soup", [])]},
         "versions": {"pneumo_edge": edge.__version__, "tensorflow": tf.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -112,12 +113,27 @@ def outside_training(path: Path, card: dict, films) -> tuple[np.ndarray, np.ndar
     return y, scores
 
 
+def check_soup(model_path: Path, run: dict, soup: list[tuple[Path, dict]]) -> None:
+    """Runs whose weights may be averaged: one architecture, preprocessing and validation split
+    (so the souped model's threshold still comes from films none of them trained on)."""
+    def split(r):
+        return r["data"], r.get("split"), r.get("limit"), r["val_fraction"], r.get("split_seed", r["seed"])
+
+    for path, other in soup:
+        if (other["arch"], other["preprocess"], split(other)) != (run["arch"], run["preprocess"], split(run)):
+            raise DataError(f"{path.parent} cannot be souped with {model_path.parent}: the architecture, "
+                            "preprocessing and validation split (data, --split-seed) must be the same",
+                            code="soup_mismatch")
+
+
 def convert_run(config: ConvertConfig) -> dict:
     """float32 and int8 (and float16) TFLite with cards, parity and the Edge TPU checks; the report.
 
     The run folder and the calibration films are checked before TensorFlow loads.
     """
     model_path, run = load_run(Path(config.model))
+    soup = [load_run(Path(other)) for other in config.soup or []]
+    check_soup(model_path, run, soup)
     name = config.name or f"pneumo_{run['arch']}"
     spec = PreprocessSpec.from_dict(run["preprocess"])
     _, val_films = run_split(run)
@@ -139,7 +155,14 @@ def convert_run(config: ConvertConfig) -> dict:
     print(f"calibrating int8 on {len(calib_films)} films ({sum(f.label for f in calib_films)} pneumonia)",
           flush=True)
 
-    model = inference_model(keras.models.load_model(model_path), run["arch"])
+    trained = keras.models.load_model(model_path)
+    if soup:
+        from ..train.callbacks import average_weights
+
+        trained.set_weights(average_weights([trained.get_weights(),
+                                             *(keras.models.load_model(path).get_weights() for path, _ in soup)]))
+        run = {**run, "soup": [str(model_path.parent), *(str(path.parent) for path, _ in soup)]}
+    model = inference_model(trained, run["arch"])
     variants = {"float32": convert(model, "float32"),
                 "int8": convert(model, "int8", representative_dataset(calib_films, spec, augmented=config.calib_augment,
                                                                       seed=run["seed"]))}

@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-epochs", action="store_true", help="save every epoch's weights in RUN/epochs/")
     parser.add_argument("--val-fraction", type=float, default=0.15, help="share of patients for validation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split-seed", type=int, default=None,
+                        help="seed of the validation split (default: --seed); runs that share it can be souped")
     parser.add_argument("--patience", type=int, default=8, help="early stopping: epochs without a better val AUC")
     parser.add_argument("--target-sensitivity", type=float, default=0.95,
                         help="the operating threshold is set on validation for this sensitivity")

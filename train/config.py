@@ -34,6 +34,7 @@ class TrainConfig:
     keep_epochs: bool = False
     val_fraction: float = 0.15
     seed: int = 0
+    split_seed: int | None = None  # the validation split's seed (default: seed), so seeds can share a split
     patience: int = 8
     target_sensitivity: float = 0.95
     limit: int | None = None

@@ -67,11 +67,16 @@ def make_dataset(pixels, labels, spec: PreprocessSpec, *, batch: int, seed: int,
 
 def split_films(config: TrainConfig):
     """The run's train and validation films; a missing or unlabelled folder fails here, before TensorFlow loads."""
-    films = sample_per_class(list_films(config.data, config.split), config.limit, config.seed)
+    split_seed = split_seed_of(config)
+    films = sample_per_class(list_films(config.data, config.split), config.limit, split_seed)
     if len({f.label for f in films}) < 2:
         raise DataError(f"training needs films of both classes ({', '.join(LABELS)}) in {config.data}",
                         code="one_class")
-    return split_by_patient(films, config.val_fraction, config.seed)
+    return split_by_patient(films, config.val_fraction, split_seed)
+
+
+def split_seed_of(config: TrainConfig) -> int:
+    return config.seed if config.split_seed is None else config.split_seed
 
 
 def train(config: TrainConfig) -> Path:
@@ -150,7 +155,7 @@ def train(config: TrainConfig) -> Path:
                    "lr": config.lr or DEFAULT_LR[config.arch]}, "labels": list(LABELS),
         "threshold": threshold, "target_sensitivity": config.target_sensitivity,
         "data": str(Path(config.data).resolve()), "split": config.split, "limit": config.limit,
-        "val_fraction": config.val_fraction, "seed": config.seed,
+        "val_fraction": config.val_fraction, "seed": config.seed, "split_seed": split_seed_of(config),
         "counts": {"train": {LABELS[i]: int(c) for i, c in enumerate(np.bincount(y_train.astype(int), minlength=2))},
                    "val": {LABELS[i]: int(c) for i, c in enumerate(np.bincount(y_val.astype(int), minlength=2))},
                    "train_patients": len({f.patient for f in train_films}),

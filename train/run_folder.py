@@ -26,5 +26,6 @@ def load_run(model_or_run: Path) -> tuple[Path, dict]:
 
 def run_split(run: dict, data: Path | None = None):
     """The run's own train and validation films (the same patients, by seed)."""
-    films = sample_per_class(list_films(data or run["data"], run.get("split")), run.get("limit"), run["seed"])
-    return split_by_patient(films, run["val_fraction"], run["seed"])
+    seed = run.get("split_seed", run["seed"])
+    films = sample_per_class(list_films(data or run["data"], run.get("split")), run.get("limit"), seed)
+    return split_by_patient(films, run["val_fraction"], seed)
