@@ -28,12 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", default=None, metavar="DIR",
                         help="labelled films from outside the training split (e.g. chest_xray/test_dev): scored "
                              "with every variant for the parity report and the card; never fit or tuned on")
+    parser.add_argument("--adult-films", metavar="DIR", default=None,
+                        help="adult chest films (PNG) to fit the int8 model's out-of-scope check with, e.g. "
+                             "../shared/data/fullres (--check films measure it); without it, no scope check")
     parser.add_argument("--max-auc-drop", type=float, default=0.005,
                         help="fail when int8 AUC is more than this below float32 on validation or --check")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..edge.cli import config_from_args
+    from ..train.scope_sets import format_rates
     from .config import ConvertConfig
     from .pipeline import convert_run
 
@@ -45,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"parity on {p['films']} {split} films: float32 AUC {p['float32_auc']:.4f}, int8 AUC "
               f"{p['int8_auc']:.4f}, decisions agree {p['decision_agreement']:.1%}, largest probability "
               f"difference {p['max_probability_difference']:.4f}")
+    if report["scope"]:
+        print(f"out-of-scope check (int8 model), refusal rates:\n{format_rates(report['scope']['refusal'])}")
     pre = report["edgetpu_preflight"]
     print(f"Edge TPU pre-flight: {'pass' if pre['ok'] else 'FAIL'}"
           + "".join(f"\n  - {problem}" for problem in pre["problems"]))

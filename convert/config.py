@@ -19,3 +19,4 @@ class ConvertConfig:
     soup: list[str | Path] | None = None  # more run folders whose weights are averaged with model's
     calib_augment: bool = False  # calibrate on each film and one acquisition variant of it
     max_auc_drop: float = 0.005
+    adult_films: str | Path | None = None  # adult chest films (PNG) to fit the out-of-scope check with

@@ -136,7 +136,7 @@ def convert_run(config: ConvertConfig) -> dict:
     check_soup(model_path, run, soup)
     name = config.name or f"pneumo_{run['arch']}"
     spec = PreprocessSpec.from_dict(run["preprocess"])
-    _, val_films = run_split(run)
+    train_films, val_films = run_split(run)
     calib_source = list_films(config.calib)
     val_paths = {f.path.resolve() for f in val_films}
     calib_pool = [f for f in calib_source if f.path.resolve() not in val_paths]
@@ -148,7 +148,8 @@ def convert_run(config: ConvertConfig) -> dict:
     import keras
 
     from . import edgetpu, preflight
-    from .tflite import convert, inference_model
+    from .scope_fit import add_scope
+    from .tflite import convert, feature_widths, inference_model
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -162,7 +163,7 @@ def convert_run(config: ConvertConfig) -> dict:
         trained.set_weights(average_weights([trained.get_weights(),
                                              *(keras.models.load_model(path).get_weights() for path, _ in soup)]))
         run = {**run, "soup": [str(model_path.parent), *(str(path.parent) for path, _ in soup)]}
-    model = inference_model(trained, run["arch"])
+    model = inference_model(trained)
     variants = {"float32": convert(model, "float32"),
                 "int8": convert(model, "int8", representative_dataset(calib_films, spec, augmented=config.calib_augment,
                                                                       seed=run["seed"]))}
@@ -188,6 +189,12 @@ def convert_run(config: ConvertConfig) -> dict:
         print(f"{path.name}: {len(data) / 1024:.0f} KiB, {line}, threshold {card['threshold']:.4f}", flush=True)
 
     int8_path = out / f"{name}_int8.tflite"
+    if config.adult_films is None:
+        print("no adult films given (--adult-films): the models get no out-of-scope check", flush=True)
+        report["scope"] = None
+    else:
+        report["scope"] = add_scope(int8_path, feature_widths(model), (train_films, val_films),
+                                    fullres=Path(config.adult_films), seed=run["seed"], test_dev_films=check_films)
     thresholds = {"float_threshold": report["files"]["float32"]["threshold"],
                   "int8_threshold": report["files"]["int8"]["threshold"]}
     report["parity"] = parity(y, scores["float32"], scores["int8"], **thresholds)

@@ -31,9 +31,15 @@ def set_input(interpreter, tensor: np.ndarray) -> None:
 
 
 def outputs_by_rank(interpreter) -> dict[str, np.ndarray]:
-    """Dequantized outputs: ``probability`` (the 1-element one) and ``cam`` (the map), if any."""
+    """Dequantized outputs, told apart by shape: ``probability`` (1 element), ``cam`` (the
+    (1, h, w, 1) map) and, for the scope check, ``features_<width>`` (each (1, width) vector)."""
     result = {}
     for detail in interpreter.get_output_details():
         value = dequantize(interpreter.get_tensor(detail["index"]), detail)
-        result["probability" if value.size == 1 else "cam"] = value
+        if value.size == 1:
+            result["probability"] = value
+        elif value.ndim == 4:
+            result["cam"] = value
+        else:
+            result[f"features_{value.size}"] = value
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,11 +15,14 @@ from .backends import get_backend
 from .card import model_id, preprocess_spec, read_card
 from .errors import BackendUnavailable, ModelError
 from .films import Film, Source, read_film
-from .preprocess import to_tensor
+from .preprocess import resize_grey, scale_pixels
 from .quality import check_film
 from .quiet import native_stderr_silenced
 from .runtime import load_runtime
 from .site import load_site, threshold_source
+from .scope import NOT_CHECKED, Decision, OutOfScope, ScopeCheck, dicom_decision, feature_blocks
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "pneumo_mobilenet_int8.tflite"
 
@@ -63,6 +67,7 @@ class Options:
     quality_gate: bool = True
     site: str | Path | None = None  # a site file from pneumo calibrate: its threshold replaces the card's
     verbose: bool = False  # let the runtime's own messages (the XNNPACK line) reach the terminal
+    allow_out_of_scope: bool = False  # score films the scope check refuses, and mark them
 
 
 @dataclass
@@ -75,10 +80,12 @@ class Prediction:
     cam: np.ndarray | None = None  # class activation map (h, w) for PNEUMONIA, if the model has one
     film: Film | None = field(default=None, repr=False)  # the decoded film, for heatmap overlays
     threshold_source: str = "model card"  # or "site file PATH" (edge/site.py)
+    scope: Decision = NOT_CHECKED
 
     def as_dict(self) -> dict:
         return {"label": self.label, "probability": round(self.probability, 6),
                 "threshold": self.threshold, "threshold_source": self.threshold_source, "model": self.model,
+                "scope": self.scope.as_dict(),
                 "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
 
 
@@ -101,6 +108,10 @@ class Classifier:
         self.threshold = self.site.threshold if self.site else float(self.card["threshold"])
         self.threshold_source = threshold_source(self.site)
         self.id = model_id(self.card)
+        self.scope = ScopeCheck(self.card["scope"]) if "scope" in self.card else None
+        if self.scope is None:
+            log.warning("%s: its card has no scope section, so films are not checked for being "
+                        "out of scope (adult, inverted, rotated, not a chest); scoring as before", self.model_path.name)
         self.load_ms = (time.perf_counter() - started) * 1000
 
     def _make_interpreter(self, options: Options):
@@ -136,22 +147,35 @@ class Classifier:
         return adapters.outputs_by_rank(self.interpreter)
 
     def predict_film(self, film: Film) -> Prediction:
-        """Quality gate, preprocessing and one interpreter call on a decoded film."""
+        """Quality gate, preprocessing, one interpreter call and the scope check on a decoded film.
+
+        Raises :class:`FilmError` for a film the gate refuses and :class:`OutOfScope`
+        for one the scope check refuses (unless ``allow_out_of_scope``).
+        """
         timings = {}
         t0 = time.perf_counter()
         if self.options.quality_gate:
             check_film(film, self.spec.size)
-        tensor = to_tensor(film.image, self.spec)
+        early = self.scope and dicom_decision(film.tags, self.scope.adult_age)
+        if early and not self.options.allow_out_of_scope:
+            raise OutOfScope(early)
+        pixels = resize_grey(film.image, self.spec)
+        tensor = scale_pixels(pixels, self.spec)
         t1 = time.perf_counter()
         outputs = self.invoke(tensor)
         t2 = time.perf_counter()
+        scope = early or (self.scope.decide(feature_blocks(outputs, pixels, self.scope.layout)) if self.scope
+                          else NOT_CHECKED)
+        t3 = time.perf_counter()
+        if not scope.in_scope and not self.options.allow_out_of_scope:
+            raise OutOfScope(scope)
         probability = float(outputs["probability"].reshape(-1)[0])
         label = self.labels[1] if probability >= self.threshold else self.labels[0]
         cam = outputs.get("cam")
-        timings.update(preprocess=(t1 - t0) * 1000, invoke=(t2 - t1) * 1000)
+        timings.update(preprocess=(t1 - t0) * 1000, invoke=(t2 - t1) * 1000, scope=(t3 - t2) * 1000)
         return Prediction(label, probability, self.threshold, self.id, timings,
                           None if cam is None else cam.reshape(cam.shape[1], cam.shape[2]), film,
-                          self.threshold_source)
+                          self.threshold_source, scope)
 
     def read(self, source: Source) -> Film:
         """Decode a film (a path or its bytes) as this model needs it, without the interpreter."""

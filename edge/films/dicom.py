@@ -22,6 +22,7 @@ from .dicom_bounds import check_pixels, read_dataset
 from .film import MAX_PIXELS, Film, high_depth_to_grey, to_grey
 
 _PIXEL_ELEMENTS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+SCOPE_TAGS = ("PatientAge", "BodyPartExamined", "ViewPosition")
 
 
 def read_dicom(data: bytes) -> Film:
@@ -113,7 +114,12 @@ def _film(dataset, truncated: bool) -> Film:
     grey = _grey(pixels, dataset)
     if photometric == "MONOCHROME1":
         grey = 255 - grey
-    return Film(Image.fromarray(grey, mode="L"), (columns, rows), original_mode, "DICOM")
+    return Film(Image.fromarray(grey, mode="L"), (columns, rows), original_mode, "DICOM", tags=_tags(dataset))
+
+
+def _tags(dataset) -> dict:
+    """The header fields the scope check believes: who, what and from where."""
+    return {name: str(dataset.get(name)).strip() for name in SCOPE_TAGS if dataset.get(name) not in (None, "")}
 
 
 def _grey(pixels: np.ndarray, dataset) -> np.ndarray:
@@ -180,4 +186,4 @@ def _colour_film(pixels: np.ndarray, dataset, photometric: str, *, original_mode
         pixels = np.rint(np.clip(scaled, 0, 255, out=scaled), out=scaled).astype(np.uint8)
     grey, spread = to_grey(Image.fromarray(pixels, mode="RGB"))
     rows, columns = pixels.shape[:2]
-    return Film(grey, (columns, rows), original_mode, "DICOM", spread)
+    return Film(grey, (columns, rows), original_mode, "DICOM", spread, _tags(dataset))

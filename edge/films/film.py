@@ -7,7 +7,7 @@ importing each other.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 import numpy as np
@@ -31,6 +31,7 @@ class Film:
     original_mode: str
     format: str
     colour_spread: float = 0.0  # colour not explained by a per-channel tint; 0 for grey films
+    tags: dict = field(default_factory=dict)  # what a DICOM header says (PatientAge, BodyPartExamined, ViewPosition)
 
 
 
