@@ -23,6 +23,7 @@ from .site import load_site, threshold_source
 from .scope import NOT_CHECKED, Decision, OutOfScope, ScopeCheck, dicom_decision, feature_blocks
 
 log = logging.getLogger(__name__)
+_UNCHECKED_WARNED: set = set()  # models without a scope section, said once per process
 
 DEFAULT_MODEL = "pneumo_mobilenet_int8.tflite"
 
@@ -109,7 +110,8 @@ class Classifier:
         self.threshold_source = threshold_source(self.site)
         self.id = model_id(self.card)
         self.scope = ScopeCheck(self.card["scope"]) if "scope" in self.card else None
-        if self.scope is None:
+        if self.scope is None and self.model_path not in _UNCHECKED_WARNED:
+            _UNCHECKED_WARNED.add(self.model_path)
             log.warning("%s: its card has no scope section, so films are not checked for being "
                         "out of scope (adult, inverted, rotated, not a chest); scoring as before", self.model_path.name)
         self.load_ms = (time.perf_counter() - started) * 1000

@@ -56,8 +56,7 @@ class OutOfScope(FilmError):
     def __init__(self, decision: "Decision"):
         super().__init__(f"out of scope: {decision.reason}"
                          + (f" (scope score {decision.score:.2f})" if decision.score is not None else ""),
-                         hint="the model answers only for frontal chest films of children; "
-                              "--allow-out-of-scope scores it anyway")
+                         hint="the model answers only for frontal chest films of children")
         self.decision = decision
 
 

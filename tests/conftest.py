@@ -43,3 +43,12 @@ def film_folder(tmp_path, train_dir, fullres_dir) -> Path:
     (folder / "a" / "truncated.jpeg").write_bytes(good[: len(good) // 3])
     (folder / "b" / "notes.png").write_text("not a film")
     return folder
+
+
+@pytest.fixture(scope="session")
+def scope_model(tmp_path_factory, train_dir, fullres_dir):
+    """A tiny int8 model whose card carries a fitted out-of-scope check: (path, details)."""
+    pytest.importorskip("tensorflow")
+    from scope_model import build_scope_model
+
+    return build_scope_model(tmp_path_factory.mktemp("scope_model"), train_dir, fullres_dir)

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="operating threshold (default: the model card's or run's)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the AUC interval")
     parser.add_argument("--runtime", default=None, help="interpreter runtime for .tflite models")
+    parser.add_argument("--adult-films", metavar="DIR", default=None,
+                        help="adult chest films (PNG) to report the out-of-scope check's refusal on")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,3 +53,4 @@ class EvaluateConfig:
     threshold: float | None = None
     bootstrap: int = 1000
     runtime: str | None = None
+    adult_films: str | Path | None = None  # adult films to report the out-of-scope check's refusal on

@@ -27,13 +27,33 @@ def _films(config: EvaluateConfig):
     return films
 
 
-def score_tflite(model: Path, films, runtime: str | None):
+def score_tflite(model: Path, films, runtime: str | None, *, adult_films: Path | None = None):
+    """Every film scored (out-of-scope ones too, so the metrics stay comparable), and the
+    scope check's refusal rates: on these films and on the out-of-scope check sets."""
     from ..edge.classifier import Classifier, Options
     from ..edge.labelled.scoring import score_labelled
 
-    classifier = Classifier(Options(model=model, runtime=runtime))
-    y, scores, errors = score_labelled(classifier, films)
-    return y, scores, errors, classifier.threshold, classifier.id
+    classifier = Classifier(Options(model=model, runtime=runtime, allow_out_of_scope=True))
+    decisions: list = []
+    y, scores, errors = score_labelled(classifier, films, decisions)
+    return y, scores, errors, classifier.threshold, classifier.id, scope_report(classifier, films, decisions,
+                                                                                adult_films=adult_films)
+
+
+def scope_report(classifier, films, decisions, *, adult_films: Path | None, copies: int = 300) -> dict | None:
+    """In-scope refusal on ``films`` and refusal on each check set (copies of the first films)."""
+    from ..edge.films import read_film
+    from . import scope_sets
+
+    if classifier.scope is None:
+        return None
+    refused = [d for d in decisions if not d.in_scope]
+    rates = {"these films (in scope)": {"films": len(decisions), "refused": len(refused),
+                                        "rate": len(refused) / max(len(decisions), 1)}}
+    sample = [read_film(f.path, min_size=classifier.spec.size) for f in films[::max(1, len(films) // copies)][:copies]]
+    for name, check in scope_sets.check_sets(sample, adult_films):
+        rates[name if "in the fit" in name else f"{name} (copies of these films)"] = scope_sets.measure(classifier, check)
+    return rates
 
 
 def score_keras(model_or_run: Path, films):
@@ -57,15 +77,17 @@ def evaluate(config: EvaluateConfig) -> dict:
     from .plots import plot_confusion, plot_reliability, plot_roc
 
     if model.suffix == ".tflite":
-        y, scores, errors, threshold, model_name = score_tflite(model, films, config.runtime)
+        y, scores, errors, threshold, model_name, scope = score_tflite(model, films, config.runtime,
+                                                                       adult_films=config.adult_films)
     else:
         y, scores, errors, threshold, model_name = score_keras(model, films)
+        scope = None
     threshold = config.threshold if config.threshold is not None else threshold
     result = {"model": model_name, "data": str(config.data), "split": config.split,
               "val_of": None if config.val_of is None else str(config.val_of),
               **metrics.summary(y, scores, threshold, bootstrap=config.bootstrap),
               "reliability": metrics.reliability(y, scores),
-              "unscored": [{"path": p, "error": e} for p, e in errors]}
+              "unscored": [{"path": p, "error": e} for p, e in errors], "scope_refusal": scope}
     out = Path(config.out) if config.out else (model.parent if model.is_file() else model) / f"eval_{model.stem}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -73,6 +95,11 @@ def evaluate(config: EvaluateConfig) -> dict:
     plot_confusion(y, scores, threshold, path=out / "confusion.png")
     plot_reliability(y, scores, out / "reliability.png")
     print(format_table(result))
+    if scope:
+        from .scope_sets import format_rates
+
+        print(f"out-of-scope check (metrics above include the films it refuses), refusal rates:\n"
+              f"{format_rates(scope)}")
     for path, error in errors:
         print(f"unscored {path}: {error}", file=sys.stderr)
     print(f"metrics and plots in {out}")

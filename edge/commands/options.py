@@ -38,6 +38,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, site: bool = True) -> N
                             "bit-identical on every CPU and many times slower")
     group.add_argument("--no-quality-gate", dest="quality_gate", action="store_false",
                        help="score films that the quality gate would refuse")
+    group.add_argument("--allow-out-of-scope", action="store_true",
+                       help="score films the out-of-scope check refuses (adult, inverted, rotated, not a chest), "
+                            "marked as out of scope")
     if site:
         group.add_argument("--site", metavar="FILE", default=None,
                            help="a site file from pneumo calibrate: decide with this clinic's threshold instead "
@@ -49,4 +52,5 @@ def add_model_arguments(parser: argparse.ArgumentParser, site: bool = True) -> N
 def options_from(args: argparse.Namespace) -> Options:
     return Options(model=args.model, backend=args.backend, threads=args.threads, device=args.device,
                    runtime=args.runtime, fallback=args.fallback, quality_gate=args.quality_gate,
-                   kernels=args.kernels, site=site_path(args), verbose=args.verbose)
+                   kernels=args.kernels, site=site_path(args), verbose=args.verbose,
+                   allow_out_of_scope=args.allow_out_of_scope)

@@ -49,8 +49,9 @@ def print_result(name: str, record: dict, prediction, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(record), flush=True)
         return
+    marked = "" if prediction.scope.in_scope else f" [OUT OF SCOPE: {prediction.scope.reason}]"
     print(f"{name}: {prediction.label} p={prediction.probability:.3f} (threshold "
-          f"{prediction.threshold:.3f} from {prediction.threshold_source}) model {prediction.model} "
+          f"{prediction.threshold:.3f} from {prediction.threshold_source}){marked} model {prediction.model} "
           f"{prediction.timings_ms['total']:.0f} ms"
           + "".join(f" {key} {record[key]}" for key in ("heatmap", "saved") if key in record), flush=True)
 

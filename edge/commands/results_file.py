@@ -36,7 +36,7 @@ from ..errors import PneumoError
 
 #: The columns of a row, in file order. A new column is one entry here: files with
 #: fewer columns (written by an older version) are read and rewritten with these.
-COLUMNS = ["path", "sha256", "probability", "label", "threshold", "model", "error", "error_code", "ms",
+COLUMNS = ["path", "sha256", "probability", "label", "scope", "threshold", "model", "error", "error_code", "ms",
            "heatmap", "size", "mtime_ns", "path_b64"]
 
 #: Errors that may be gone on a rerun (a film still being copied, a full disk, a

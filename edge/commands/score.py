@@ -157,6 +157,7 @@ def _score(todo: list[str], results, *, workers: int, context, make) -> dict:
                 tally["errors"][row["error_code"]] += 1
             else:
                 tally["labels"][row["label"]] += 1
+                tally["labels"]["out of scope"] += row.get("scope", "").startswith("out_of_scope")
             progress.update()
     except KeyboardInterrupt:
         tally["interrupted"] = True
@@ -185,7 +186,9 @@ def _report(tally: dict, found, results) -> None:
     elapsed = time.monotonic() - tally["started"]
     labels, errors = tally["labels"], tally["errors"]
     _say(f"scored {tally['count']} films in {elapsed:.1f} s ({tally['count'] / max(elapsed, 1e-9):.1f} films/s): "
-         f"PNEUMONIA {labels['PNEUMONIA']}, NORMAL {labels['NORMAL']}, errors {sum(errors.values())}"
+         f"PNEUMONIA {labels['PNEUMONIA']}, NORMAL {labels['NORMAL']}"
+         + (f" (out of scope, scored anyway: {labels['out of scope']})" if labels["out of scope"] else "")
+         + f", errors {sum(errors.values())}"
          + (f" ({', '.join(f'{k} {v}' for k, v in sorted(errors.items()))})" if errors else "")
          + f"; results in {results.path}")
     if tally["interrupted"]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import FilmError, PneumoError
 from ..heatmap import save_overlay
+from ..scope import OutOfScope
 
 DEFAULT_MAX_FILE_MB = 200
 
@@ -53,9 +54,11 @@ def score_one(context: Context, relative: str) -> dict:
         data = read_bounded(context.folder / relative, context.max_bytes, row)
         row["sha256"] = hashlib.sha256(data).hexdigest()
         prediction = context.classifier.predict(data)
-        row.update(probability=f"{prediction.probability:.6f}", label=prediction.label)
+        row.update(probability=f"{prediction.probability:.6f}", label=prediction.label, scope=prediction.scope.status)
         if context.heatmap is not None and prediction.cam is not None:
             row["heatmap"] = str(save_overlay(prediction.film.image, prediction.cam, context.heatmap, name=relative))
+    except OutOfScope as exc:
+        row.update(error=str(exc), error_code=exc.code, scope=exc.decision.status)
     except PneumoError as exc:
         row.update(error=str(exc), error_code=exc.code)
     except OSError as exc:

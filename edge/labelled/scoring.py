@@ -9,9 +9,13 @@ from ..errors import FilmError
 from .listing import LabelledFilm
 
 
-def score_labelled(classifier: Classifier, films: list[LabelledFilm]
+def score_labelled(classifier: Classifier, films: list[LabelledFilm], scope: list | None = None
                    ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
-    """Labels, probabilities, and (path, error) for films that could not be scored."""
+    """Labels, probabilities, and (path, error) for films that could not be scored.
+
+    ``scope``, if given, receives each scored film's scope decision (a classifier
+    that allows out-of-scope films then scores every film and marks it).
+    """
     labels, scores, errors = [], [], []
     for film in films:
         try:
@@ -21,4 +25,6 @@ def score_labelled(classifier: Classifier, films: list[LabelledFilm]
             continue
         labels.append(film.label)
         scores.append(prediction.probability)
+        if scope is not None:
+            scope.append(prediction.scope)
     return np.array(labels, dtype=np.int64), np.array(scores, dtype=np.float64), errors

@@ -145,7 +145,7 @@ def _routes(app: Flask, scorer: Scorer, camera: CameraSlot, *, config: ServeConf
 def _errors(app: Flask) -> None:
     @app.errorhandler(FilmError)
     def bad_film(exc: FilmError):
-        status = 422 if exc.code.startswith("quality_") else 415
+        status = 422 if exc.code.startswith("quality_") or exc.code == "out_of_scope" else 415
         return _error(str(exc), status, exc.code)
 
     @app.errorhandler(MissingExtra)

@@ -47,7 +47,9 @@
         return;
       }
       show(data, name, performance.now() - started);
-      setStatus("");
+      const scope = data.scope || {};
+      setStatus(scope.in_scope === false ? "Out of scope, scored only because the server allows it: " +
+                scope.reason + ". Do not rely on this answer." : "", scope.in_scope === false ? "error" : "");
     } catch (err) {
       refuse("The device did not answer for " + name + ": " + err.message);
     } finally {
