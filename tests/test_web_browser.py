@@ -38,8 +38,12 @@ from pneumo_edge.edge.classifier import Classifier, Options  # noqa: E402
 
 @pytest.fixture(scope="module")
 def server():
+    yield from serve()
+
+
+def serve(*extra: str):
     """``pneumo serve`` on a free loopback port, with a token so the page's cookie path is used."""
-    served = ServeProcess("--token", TOKEN)
+    served = ServeProcess("--token", TOKEN, *extra)
     yield served.url
     served.stop()
 
@@ -181,3 +185,34 @@ def test_a_new_film_clears_the_old_answer_and_an_error_replaces_it(server, brows
     assert not browser.find_element(By.ID, "result").is_displayed()
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "web_page_refused.png"))
+
+
+@pytest.fixture(scope="module")
+def scope_server(scope_model):
+    yield from serve("--model", str(scope_model[0]))
+
+
+def test_an_out_of_scope_film_is_refused_with_its_reason_and_no_earlier_result(scope_server, browser,
+                                                                                 scope_model, tmp_path):
+    from pneumo_edge.edge.scope import REASONS
+
+    reference = Classifier(Options(model=scope_model[0], allow_out_of_scope=True))
+    film = next(f.path for f in scope_model[1]["val"] if reference.predict(f.path).scope.in_scope)
+    negative = tmp_path / "negative.png"
+    Image.fromarray(255 - np.asarray(Image.open(film).convert("L"))).save(negative)
+    browser.set_window_size(1200, 1400)
+    browser.get(f"{scope_server}/?token={TOKEN}")
+    browser.find_element(By.ID, "file").send_keys(str(film))
+    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "result").is_displayed()
+                                     and d.find_element(By.ID, "filename").text == film.name)
+    assert browser.find_element(By.ID, "label").text == reference.predict(film).label
+
+    browser.find_element(By.ID, "file").send_keys(str(negative))
+    WebDriverWait(browser, 60).until(lambda d: "was not scored (422)" in d.find_element(By.ID, "status").text)
+    status = browser.find_element(By.ID, "status")
+    assert status.text.startswith("negative.png was not scored (422): out of scope: " + REASONS["inverted"])
+    assert "error" in status.get_attribute("class")
+    assert not browser.find_element(By.ID, "result").is_displayed()  # the earlier film's answer is gone
+    assert browser.find_element(By.ID, "label").text == ""
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "web_page_out_of_scope.png"))
