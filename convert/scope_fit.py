@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,7 +40,7 @@ DISCRIMINANT_REFUSAL = 0.01
 FOLDS = 6
 
 
-def _features(classifier, films, spec, layout) -> dict[str, np.ndarray]:
+def _features(classifier, films, spec, *, layout) -> dict[str, np.ndarray]:
     """The scope features of each film, stacked per block: (n, width)."""
     rows = []
     for film in films:
@@ -74,7 +75,7 @@ def _rows(blocks, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
-def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-3, steps: int = 1500,
+def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, *, l2: float = 1e-3, steps: int = 1500,
                 rate: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression, classes weighted equally, by Adam on the full batch."""
     counts = np.bincount(y, minlength=classes).astype(np.float64)
@@ -103,17 +104,28 @@ def _softmax(x, w, b) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def build_section(blocks, layout, train_distances, val_distances, x, y, val_x) -> dict:
+@dataclass
+class Fitted:
+    """The distance check as fit on training films, and the films that set the cut-offs."""
+
+    blocks: dict[str, _Block]
+    layout: dict[str, int]
+    train_distances: np.ndarray  # (films, blocks)
+    val_distances: np.ndarray
+    val_x: np.ndarray  # the validation films' discriminant inputs
+
+
+def build_section(fitted: Fitted, x: np.ndarray, y: np.ndarray) -> dict:
     """The card's scope section from the fitted blocks and the labelled rows of the discriminant."""
-    scale = np.median(train_distances, axis=0)
-    distance_cutoff = float(np.quantile(np.max(val_distances / scale, axis=1), 1 - DISTANCE_REFUSAL))
+    scale = np.median(fitted.train_distances, axis=0)
+    distance_cutoff = float(np.quantile(np.max(fitted.val_distances / scale, axis=1), 1 - DISTANCE_REFUSAL))
     mean, std = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6)
     w, b = fit_softmax((x - mean) / std, y, len(CLASSES))
-    val_out = 1 - _softmax((val_x - mean) / std, w, b)[:, 0]
+    val_out = 1 - _softmax((fitted.val_x - mean) / std, w, b)[:, 0]
     return {
-        "outputs": layout,
+        "outputs": fitted.layout,
         "blocks": {name: {"mean": encode(block.mean), "projection": encode(block.projection),
-                          "residual_scale": block.residual_scale} for name, block in blocks.items()},
+                          "residual_scale": block.residual_scale} for name, block in fitted.blocks.items()},
         "distance": {"scale": scale.tolist(), "cutoff": distance_cutoff,
                      "fit": f"PCA ({PCA_DIMS} axes) per block on training films; cut-off at "
                             f"{1 - DISTANCE_REFUSAL:.0%} of validation films"},
@@ -123,8 +135,10 @@ def build_section(blocks, layout, train_distances, val_distances, x, y, val_x) -
     }
 
 
-def fit_scope(classifier, layout: dict[str, int], train_films, val_films, fullres, seed: int = 0
+def fit_scope(classifier, layout: dict[str, int], films: tuple[list, list], *, fullres, seed: int = 0
               ) -> tuple[dict, dict]:
+    """``films``: the run's (training, validation) films."""
+    train_films, val_films = films
     """The card's scope section, and what was fit on and measured (for the convert report)."""
     started = time.monotonic()
     rng = np.random.default_rng(seed)
@@ -143,13 +157,13 @@ def fit_scope(classifier, layout: dict[str, int], train_films, val_films, fullre
     }
     print(f"scope check: features of {len(train_in)} training, {len(val_in)} validation and "
           f"{sum(map(len, negatives.values()))} out-of-scope films", flush=True)
-    train_features = _features(classifier, train_in, spec, layout)
+    train_features = _features(classifier, train_in, spec, layout=layout)
     blocks = fit_blocks(train_features)
     train_distances, train_x = _rows(blocks, train_features)
-    val_distances, val_x = _rows(blocks, _features(classifier, val_in, spec, layout))
+    val_distances, val_x = _rows(blocks, _features(classifier, val_in, spec, layout=layout))
     groups, kinds, neg_distances, neg_x = [], [], [], []
     for kind, pairs in negatives.items():
-        distances, rows = _rows(blocks, _features(classifier, [f for _, f in pairs], spec, layout))
+        distances, rows = _rows(blocks, _features(classifier, [f for _, f in pairs], spec, layout=layout))
         neg_distances.append(distances)
         neg_x.append(rows)
         groups += [g for g, _ in pairs]
@@ -158,29 +172,32 @@ def fit_scope(classifier, layout: dict[str, int], train_films, val_films, fullre
     distances = np.concatenate([train_distances, *neg_distances])
     y = np.array([0] * len(train_x) + kinds)
     groups = np.array([""] * len(train_x) + groups)
-    section = build_section(blocks, layout, train_distances, val_distances, x, y, val_x)
+    fitted = Fitted(blocks, layout, train_distances, val_distances, val_x)
+    section = build_section(fitted, x, y)
     section["fit"] = {"training_films": len(train_in), "validation_films": len(val_in),
                       "negatives": {kind: len(pairs) for kind, pairs in negatives.items()},
                       "adult_sources": len(adult), "non_chest_sources": len(non_chest),
                       "augments_per_source": AUGMENTS}
-    held_out = {kind: _cross_validated(blocks, layout, train_distances, val_distances, distances, x, y, val_x,
-                                       groups, [g for g, _ in pairs_of], seed)
+    held_out = {kind: _cross_validated(fitted, (distances, x, y, groups), [g for g, _ in pairs_of], seed=seed)
                 for kind, pairs_of in (("adult", adult), ("non_chest", non_chest))}
     report = {"fit": section["fit"], "held_out_cross_validated": held_out,
               "fit_seconds": round(time.monotonic() - started, 1)}
     return section, report
 
 
-def _cross_validated(blocks, layout, train_distances, val_distances, distances, x, y, val_x, groups, sources,
-                     seed) -> dict:
-    """Refusal of each source film (unaugmented), with a check fit without it and its copies."""
+def _cross_validated(fitted: Fitted, rows: tuple, sources: list[str], *, seed: int) -> dict:
+    """Refusal of each source film (unaugmented), with a check fit without it and its copies.
+
+    ``rows``: every fit row's (block distances, discriminant inputs, class, source group).
+    """
+    distances, x, y, groups = rows
     order = np.random.default_rng(seed).permutation(len(sources))
     refused = 0
     first_rows = {g: int(np.flatnonzero(groups == g)[0]) for g in sources}  # the original comes first
     for fold in np.array_split(order, min(FOLDS, len(sources))):
         held = {sources[i] for i in fold}
         keep = ~np.isin(groups, list(held))
-        check = ScopeCheck(build_section(blocks, layout, train_distances, val_distances, x[keep], y[keep], val_x))
+        check = ScopeCheck(build_section(fitted, x[keep], y[keep]))
         for g in held:
             row = first_rows[g]
             distance = float(np.max(distances[row] / check.distance_scale))
@@ -192,7 +209,7 @@ def _cross_validated(blocks, layout, train_distances, val_distances, distances, 
 MAX_CHECK_COPIES = 300  # validation films copied (inverted, rotated) for the report
 
 
-def add_scope(model_path, layout: dict[str, int], train_films, val_films, fullres, test_dev_films=None,
+def add_scope(model_path, layout: dict[str, int], films: tuple[list, list], *, fullres, test_dev_films=None,
               seed: int = 0) -> dict:
     """Fit the scope check for the model at ``model_path``, write it into its card, and measure it.
 
@@ -203,7 +220,8 @@ def add_scope(model_path, layout: dict[str, int], train_films, val_films, fullre
     from ..edge.card import read_card, write_card
     from ..edge.classifier import Classifier, Options
 
-    section, report = fit_scope(Classifier(Options(model=model_path)), layout, train_films, val_films, fullres, seed)
+    section, report = fit_scope(Classifier(Options(model=model_path)), layout, films, fullres=fullres, seed=seed)
+    val_films = films[1]
     card = read_card(model_path)
     card["scope"] = section
     write_card(model_path, card)
@@ -213,8 +231,8 @@ def add_scope(model_path, layout: dict[str, int], train_films, val_films, fullre
     if test_dev_films:
         rates["test_dev (in scope, measured only)"] = scope_sets.measure(
             classifier, _read(test_dev_films, classifier.spec))
-    for name, films in scope_sets.check_sets(val[:MAX_CHECK_COPIES], None, with_non_chest=False):
-        rates[f"{name} (validation copies)"] = scope_sets.measure(classifier, films)
+    for name, copies in scope_sets.check_sets(val[:MAX_CHECK_COPIES], None, with_non_chest=False):
+        rates[f"{name} (validation copies)"] = scope_sets.measure(classifier, copies)
     for kind, figure in report.pop("held_out_cross_validated").items():
         rates[f"{kind} (held out, cross-validated)"] = figure
     report["refusal"] = rates

@@ -53,7 +53,7 @@ class OutOfScope(FilmError):
 
     code = "out_of_scope"
 
-    def __init__(self, decision: "Decision"):
+    def __init__(self, decision: Decision):
         super().__init__(f"out of scope: {decision.reason}"
                          + (f" (scope score {decision.score:.2f})" if decision.score is not None else ""),
                          hint="the model answers only for frontal chest films of children")
@@ -129,7 +129,7 @@ class _Block:
         self._variances = 1.0 / np.maximum(np.sum(self.projection ** 2, axis=1), 1e-30)
 
 
-def block_inputs(blocks: dict[str, "_Block"], features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def block_inputs(blocks: dict[str, _Block], features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per block distances (mean squared whitened coordinate + residual), and the discriminant's inputs."""
     distances, inputs = [], []
     for name, block in blocks.items():

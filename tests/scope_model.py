@@ -22,8 +22,9 @@ def build_scope_model(folder: Path, train_dir: Path, fullres_dir: Path) -> tuple
     from pneumo_edge.convert.pipeline import representative_dataset
     from pneumo_edge.convert.tflite import convert, feature_widths, inference_model
     from pneumo_edge.edge.card import write_card
-    from pneumo_edge.edge.dataset import list_films, sample_per_class, split_by_patient
+    from pneumo_edge.edge.labelled.listing import list_films
     from pneumo_edge.edge.preprocess import PreprocessSpec
+    from pneumo_edge.train.splits import sample_per_class, split_by_patient
 
     keras.utils.set_random_seed(3)
     inputs = keras.Input((SIZE, SIZE, 1))
@@ -48,7 +49,7 @@ def build_scope_model(folder: Path, train_dir: Path, fullres_dir: Path) -> tuple
     try:
         for name, value in SMALL.items():
             setattr(scope_fit, name, value)
-        report = scope_fit.add_scope(path, feature_widths(b1), train, val, fullres_dir, None, seed=0)
+        report = scope_fit.add_scope(path, feature_widths(b1), (train, val), fullres=fullres_dir, seed=0)
     finally:
         for name, value in saved.items():
             setattr(scope_fit, name, value)

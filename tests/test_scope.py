@@ -17,8 +17,17 @@ from pneumo_edge.edge.card import read_card
 from pneumo_edge.edge.classifier import Classifier, Options
 from pneumo_edge.edge.cli import main
 from pneumo_edge.edge.films import read_film
-from pneumo_edge.edge.scope import (IN_SCOPE, REASONS, OutOfScope, ScopeCheck, _Block, age_in_years, decode,
-                                    dicom_decision, encode, thumbnail)
+from pneumo_edge.edge.scope import (
+    IN_SCOPE,
+    REASONS,
+    OutOfScope,
+    ScopeCheck,
+    age_in_years,
+    decode,
+    dicom_decision,
+    encode,
+    thumbnail,
+)
 
 
 def png(pixels: np.ndarray) -> bytes:

@@ -50,9 +50,11 @@ def scope_report(classifier, films, decisions, *, adult_films: Path | None, copi
     refused = [d for d in decisions if not d.in_scope]
     rates = {"these films (in scope)": {"films": len(decisions), "refused": len(refused),
                                         "rate": len(refused) / max(len(decisions), 1)}}
-    sample = [read_film(f.path, min_size=classifier.spec.size) for f in films[::max(1, len(films) // copies)][:copies]]
+    spread = films[::max(1, len(films) // copies)][:copies]
+    sample = [read_film(f.path, min_size=classifier.spec.size) for f in spread]
     for name, check in scope_sets.check_sets(sample, adult_films):
-        rates[name if "in the fit" in name else f"{name} (copies of these films)"] = scope_sets.measure(classifier, check)
+        key = name if "in the fit" in name else f"{name} (copies of these films)"
+        rates[key] = scope_sets.measure(classifier, check)
     return rates
 
 

@@ -11,8 +11,8 @@ and counts what the scope check refuses.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -111,7 +111,7 @@ def measure(classifier, films: Iterable[Film]) -> dict:
             "reasons": {reason: n for reason, n in reasons.most_common() if n}}
 
 
-def check_sets(in_scope: list[Film], fullres: Path | None, with_non_chest: bool = True
+def check_sets(in_scope: list[Film], fullres: Path | None, *, with_non_chest: bool = True
                ) -> Iterator[tuple[str, list[Film]]]:
     """The out-of-scope check sets built from ``in_scope`` films and the named negatives."""
     yield "inverted", [inverted(f) for f in in_scope]
