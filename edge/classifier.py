@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -19,11 +18,8 @@ from .preprocess import resize_grey, scale_pixels
 from .quality import check_film
 from .quiet import native_stderr_silenced
 from .runtime import load_runtime
-from .site import load_site, threshold_source
 from .scope import NOT_CHECKED, Decision, OutOfScope, ScopeCheck, dicom_decision, feature_blocks
-
-log = logging.getLogger(__name__)
-_UNCHECKED_WARNED: set = set()  # models without a scope section, said once per process
+from .site import load_site, threshold_source
 
 DEFAULT_MODEL = "pneumo_mobilenet_int8.tflite"
 
@@ -110,10 +106,6 @@ class Classifier:
         self.threshold_source = threshold_source(self.site)
         self.id = model_id(self.card)
         self.scope = ScopeCheck(self.card["scope"]) if "scope" in self.card else None
-        if self.scope is None and self.model_path not in _UNCHECKED_WARNED:
-            _UNCHECKED_WARNED.add(self.model_path)
-            log.warning("%s: its card has no scope section, so films are not checked for being "
-                        "out of scope (adult, inverted, rotated, not a chest); scoring as before", self.model_path.name)
         self.load_ms = (time.perf_counter() - started) * 1000
 
     def _make_interpreter(self, options: Options):
@@ -141,7 +133,14 @@ class Classifier:
                 "site": self.site.describe() if self.site else None, "labels": self.labels,
                 "intended_use": self.card.get("intended_use"), "limitations": self.card.get("limitations", []),
                 "name": self.card.get("name"), "variant": self.card.get("variant"),
-                "version": self.card.get("version")}
+                "version": self.card.get("version"), "scope_check": self.scope_note()}
+
+    def scope_note(self) -> str:
+        """What the commands say once, at start, about the out-of-scope check."""
+        if self.scope is None:
+            return "none (this model's card has no scope section: films are scored as before, marked unchecked)"
+        return "on, scoring and marking refused films (--allow-out-of-scope)" if self.options.allow_out_of_scope \
+            else "on"
 
     def invoke(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
         adapters.set_input(self.interpreter, tensor)

@@ -209,9 +209,16 @@ def test_api_answers_422_with_the_reason(model, val_film):
     assert refused.get_json()["code"] == "out_of_scope" and "looks rotated" in refused.get_json()["error"]
 
 
-def test_a_model_without_a_scope_section_scores_as_before(train_dir):
+def test_a_model_without_a_scope_section_scores_as_before_and_says_so_once(train_dir, tmp_path, capsys):
     prediction = Classifier(Options()).predict(train_dir / "NORMAL" / "IM-0115-0001.jpeg")
     assert prediction.scope.status == "unchecked" and prediction.scope.in_scope
+    folder = tmp_path / "films"
+    folder.mkdir()
+    for path in sorted((train_dir / "NORMAL").glob("*.jpeg"))[:2]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    assert main(["score", str(folder), "--out", str(tmp_path / "r.csv")]) == 0
+    assert capsys.readouterr().err.count("out-of-scope check none (this model's card has no scope section") == 1
+    assert [row["scope"] for row in csv.DictReader((tmp_path / "r.csv").open())] == ["unchecked"] * 2
 
 
 def test_the_device_path_never_imports_tensorflow(model, val_film):
@@ -221,3 +228,21 @@ def test_the_device_path_never_imports_tensorflow(model, val_film):
             f"bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'skimage')]\n"
             f"assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_evaluate_reports_the_refusal_rates(model, scope_model, fullres_dir, tmp_path):
+    from pneumo_edge.train.config import EvaluateConfig
+    from pneumo_edge.train.evaluate import evaluate
+
+    listing = tmp_path / "films.csv"
+    films = [f for label in (0, 1) for f in [g for g in scope_model[1]["val"] if g.label == label][:10]]
+    listing.write_text("path,label\n" + "".join(f"{f.path},{['NORMAL', 'PNEUMONIA'][f.label]}\n" for f in films))
+    result = evaluate(EvaluateConfig(model=model, data=listing, out=tmp_path / "eval", bootstrap=20,
+                                     adult_films=fullres_dir))
+    rates = result["scope_refusal"]
+    assert rates["these films (in scope)"]["films"] == result["n"] == 20
+    for name in ("inverted (copies of these films)", "rotated_90 (copies of these films)",
+                 "adult (fullres, in the fit)", "non_chest (skimage, in the fit)"):
+        assert rates[name]["films"] > 0 and 0 <= rates[name]["rate"] <= 1, name
+    assert rates["inverted (copies of these films)"]["rate"] >= 0.9
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["scope_refusal"] == rates

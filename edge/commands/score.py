@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         _say(f"{len(found.films)} films under {folder}; {len(found.films) - len(todo)} current in {out}; "
              f"scoring {len(todo)} with {args.workers} worker(s)")
         _say(f"model {classifier.id} on {classifier.backend} ({classifier.runtime.name} {classifier.runtime.version}); "
-             f"threshold {classifier.threshold:.3f} from {classifier.threshold_source}")
+             f"threshold {classifier.threshold:.3f} from {classifier.threshold_source}; out-of-scope check "
+             f"{classifier.scope_note()}")
         tally = _score(todo, results, workers=args.workers, context=context, make=make)
     finally:
         _close(results)

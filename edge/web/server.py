@@ -81,7 +81,8 @@ def _announce(app, config, server) -> None:
     camera = app.extensions["pneumo"]["camera"]
     print(f"pneumo serve: {describe['model']} on {describe['backend']} ({describe['runtime']} "
           f"{describe['runtime_version']}); threshold {describe['threshold']:.3f} from {describe['threshold_source']}; "
-          f"camera: {camera.kind if camera.available else 'none'}", flush=True)
+          f"camera: {camera.kind if camera.available else 'none'}; out-of-scope check {describe['scope_check']}",
+          flush=True)
     if camera.kind != "none" and not camera.available:
         print(f"pneumo serve: {camera.reason}", flush=True)
     token = app.config["PNEUMO_TOKEN"]
