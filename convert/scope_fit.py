@@ -26,7 +26,7 @@ import numpy as np
 
 from ..edge.films import Film, read_film
 from ..edge.preprocess import resize_grey, scale_pixels
-from ..edge.scope import IN_SCOPE, ScopeCheck, _Block, block_inputs, encode, feature_blocks
+from ..edge.scope import IN_SCOPE, Block, ScopeCheck, block_inputs, encode, feature_blocks
 from ..train import scope_sets
 
 CLASSES = [IN_SCOPE, "adult", "inverted", "rotated", "non_chest"]
@@ -53,7 +53,7 @@ def _read(films, spec) -> list[Film]:
     return [read_film(f.path, min_size=spec.size) for f in films]
 
 
-def fit_blocks(train: dict[str, np.ndarray], dims: int = PCA_DIMS) -> dict[str, _Block]:
+def fit_blocks(train: dict[str, np.ndarray], dims: int = PCA_DIMS) -> dict[str, Block]:
     blocks = {}
     for name, x in train.items():
         x = x.astype(np.float64)
@@ -62,7 +62,7 @@ def fit_blocks(train: dict[str, np.ndarray], dims: int = PCA_DIMS) -> dict[str, 
         k = min(dims, len(singular))
         variance = np.maximum(singular[:k] ** 2 / (len(x) - 1), 1e-12)
         projection = (axes[:k] / np.sqrt(variance)[:, None]).astype(np.float32)
-        block = _Block(mean.astype(np.float32), projection, 1.0)
+        block = Block(mean.astype(np.float32), projection, 1.0)
         residuals = np.array([block.coordinates(row.astype(np.float32))[1] for row in x])
         block.residual_scale = float(max(np.median(residuals), 1e-12))
         blocks[name] = block
@@ -108,7 +108,7 @@ def _softmax(x, w, b) -> np.ndarray:
 class Fitted:
     """The distance check as fit on training films, and the films that set the cut-offs."""
 
-    blocks: dict[str, _Block]
+    blocks: dict[str, Block]
     layout: dict[str, int]
     train_distances: np.ndarray  # (films, blocks)
     val_distances: np.ndarray

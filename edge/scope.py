@@ -113,7 +113,9 @@ def feature_blocks(outputs: dict[str, np.ndarray], pixels: np.ndarray, layout: d
 
 
 @dataclass
-class _Block:
+class Block:
+    """One feature block's training statistics: its mean and its PCA axes, whitened."""
+
     mean: np.ndarray
     projection: np.ndarray  # (k, d): principal axes divided by their standard deviations
     residual_scale: float  # typical squared residual outside the subspace on training films
@@ -129,7 +131,7 @@ class _Block:
         self._variances = 1.0 / np.maximum(np.sum(self.projection ** 2, axis=1), 1e-30)
 
 
-def block_inputs(blocks: dict[str, _Block], features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def block_inputs(blocks: dict[str, Block], features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per block distances (mean squared whitened coordinate + residual), and the discriminant's inputs."""
     distances, inputs = [], []
     for name, block in blocks.items():
@@ -146,7 +148,7 @@ class ScopeCheck:
     def __init__(self, section: dict):
         self.section = section
         self.layout = {name: int(width) for name, width in section["outputs"].items()}
-        self.blocks = {name: _Block(decode(b["mean"]), decode(b["projection"]), float(b["residual_scale"]))
+        self.blocks = {name: Block(decode(b["mean"]), decode(b["projection"]), float(b["residual_scale"]))
                        for name, b in section["blocks"].items()}
         distance = section["distance"]
         self.distance_scale = np.array(distance["scale"], dtype=np.float64)
