@@ -128,5 +128,5 @@ def format_rates(rates: dict) -> str:
     lines = []
     for name, r in rates.items():
         if isinstance(r, dict) and r.get("films"):
-            lines.append(f"  {name:<36} refused {r['refused']:>4}/{r['films']:<4} {r['rate']:7.1%}")
+            lines.append(f"  {name:<40} refused {r['refused']:>4}/{r['films']:<4} {r['rate']:7.1%}")
     return "\n".join(lines)
