@@ -23,7 +23,7 @@ def inference_model(model):
     class activation map, exposed as a second output for the heatmap.
 
     Extra outputs feed the out-of-scope check (:mod:`pneumo_edge.edge.scope`):
-    see :func:`scope_taps`. Outputs are told apart on the device by shape, so the
+    see :func:`early_tap`. Outputs are told apart on the device by shape, so the
     feature widths must differ.
     """
     import keras
@@ -34,7 +34,7 @@ def inference_model(model):
     backbone = next((layer for layer in model.layers if isinstance(layer, keras.Model)), None)
     if backbone is not None:
         dense = model.get_layer("probability")
-        early = scope_taps(backbone)
+        early = early_tap(backbone)
         features, early_map = keras.Model(backbone.inputs, [backbone.output, early.output])(inputs, training=False)
         kernel, bias = dense.get_weights()
         cam_layer = layers.Conv2D(1, 1, name="cam")
@@ -53,7 +53,7 @@ def inference_model(model):
     return keras.Model(inputs, [x, *extra], name=model.name + "_b1")
 
 
-def scope_taps(backbone):
+def early_tap(backbone):
     """The backbone's early tap: its last layer at stride 8 (28 x 28 for a 224 input).
 
     Chosen by structure, not by name, so any nested backbone gets one; early
