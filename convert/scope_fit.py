@@ -137,9 +137,11 @@ def build_section(fitted: Fitted, x: np.ndarray, y: np.ndarray) -> dict:
 
 def fit_scope(classifier, layout: dict[str, int], films: tuple[list, list], *, fullres, seed: int = 0
               ) -> tuple[dict, dict]:
-    """``films``: the run's (training, validation) films."""
+    """The card's scope section, and what was fit on and measured (for the convert report).
+
+    ``films``: the run's (training, validation) films.
+    """
     train_films, val_films = films
-    """The card's scope section, and what was fit on and measured (for the convert report)."""
     started = time.monotonic()
     rng = np.random.default_rng(seed)
     spec = classifier.spec
