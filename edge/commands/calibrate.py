@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     record["sample"]["source"] = str(args.data)
     record["scored_with"] = {"backend": classifier.backend, "runtime": classifier.runtime.name,
                              "runtime_version": classifier.runtime.version, "kernels": classifier.options.kernels,
-                             "quality_gate": classifier.options.quality_gate}
+                             "quality_gate": classifier.options.quality_gate,
+                             "allow_out_of_scope": classifier.options.allow_out_of_scope}
     path = write_site(args.out, record)
     print(report(record, path))
     for warning in record["warnings"]:
