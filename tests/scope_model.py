@@ -2,7 +2,8 @@
 
 Built the way ``pneumo convert`` builds one (``inference_model``, the int8
 converter, ``add_scope``), on few films, so the out-of-scope path runs on a real
-interpreter and a real card in seconds.
+interpreter and a real card in seconds. Its weights are untrained (seeded): the check
+needs a model's features, not a good classifier.
 """
 
 from __future__ import annotations
