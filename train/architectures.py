@@ -42,14 +42,7 @@ def build_mobilenet(size: int = 224, channels: int = 1, alpha: float = 0.35, *, 
         for layer in backbone.layers:
             if isinstance(layer, layers.BatchNormalization):
                 layer.momentum = bn_momentum
-    features = backbone(inputs)
-    x = layers.GlobalAveragePooling2D(name="pool")(features)
-    x = layers.Dropout(0.2, name="dropout")(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="probability")(x)
-    model = keras.Model(inputs, outputs, name="mobilenet_v2")
-    if weights not in (None, "none", "imagenet"):
-        model.load_weights(weights)
-    return model
+    return _with_head(inputs, backbone, name="mobilenet_v2", weights=weights)
 
 
 def build_efficientnet_lite0(size: int = 224, channels: int = 1, *, weights: str | None = "imagenet",
@@ -67,10 +60,17 @@ def build_efficientnet_lite0(size: int = 224, channels: int = 1, *, weights: str
     if weights == "imagenet":
         load_imagenet(features_model)
         freeze_through(features_model, freeze_blocks)
-    x = layers.GlobalAveragePooling2D(name="pool")(features_model(inputs))
+    return _with_head(inputs, features_model, name="efficientnet_lite0_classifier", weights=weights)
+
+
+def _with_head(inputs, backbone, *, name: str, weights: str | None) -> keras.Model:
+    """A nested backbone, global average pooling, dropout 0.2 and a sigmoid unit named
+    "probability" (the shape convert's class-activation rebuild expects); ``weights`` other
+    than None/"none"/"imagenet" is a weights file of this same model."""
+    x = layers.GlobalAveragePooling2D(name="pool")(backbone(inputs))
     x = layers.Dropout(0.2, name="dropout")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="probability")(x)
-    model = keras.Model(inputs, outputs, name="efficientnet_lite0_classifier")
+    model = keras.Model(inputs, outputs, name=name)
     if weights not in (None, "none", "imagenet"):
         model.load_weights(weights)
     return model
