@@ -20,6 +20,7 @@ from PIL import Image
 from pneumo_edge.edge.cli import main
 from pneumo_edge.edge.commands.results_file import COLUMNS, ResultsFile, decode_path, encode_path
 from pneumo_edge.edge.commands.score_walk import walk
+from pneumo_edge.edge.runtime import load_runtime
 
 IDENTITY = {"model": "m@1", "threshold": 0.5}
 COMMAND = [sys.executable, "-m", "pneumo_edge.edge.cli", "score"]
@@ -395,7 +396,9 @@ def test_runtime_and_pillow_messages_stay_off_the_terminal_unless_verbose(tmp_pa
     assert pooled.returncode == 0 and "XNNPACK" not in pooled.stderr and "Warning" not in pooled.stderr
     loud = subprocess.run(COMMAND + [str(film_folder), "--out", str(tmp_path / "v.csv"), "--verbose"],
                           capture_output=True, text=True, timeout=120)
-    assert "XNNPACK" in loud.stderr and "DecompressionBombWarning" in loud.stderr
+    assert "DecompressionBombWarning" in loud.stderr
+    if load_runtime().name == "ai_edge_litert":  # tflite-runtime 2.14 says nothing of XNNPACK on an int8 model
+        assert "XNNPACK" in loud.stderr
 
 
 @pytest.fixture
