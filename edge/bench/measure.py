@@ -20,10 +20,12 @@ STAGES = ("decode", "preprocess", "invoke")
 
 
 def summarize(samples_ms: list[float]) -> dict:
-    """Percentiles (linear interpolation), mean and range of a list of milliseconds."""
+    """Percentiles (linear interpolation; p25 and p75 bound the interquartile range), mean and range
+    of a list of milliseconds."""
     values = np.asarray(samples_ms, dtype=np.float64)
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"p50": round(float(p50), 3), "p90": round(float(p90), 3), "p99": round(float(p99), 3),
+    p25, p50, p75, p90, p99 = np.percentile(values, [25, 50, 75, 90, 99])
+    return {"p25": round(float(p25), 3), "p50": round(float(p50), 3), "p75": round(float(p75), 3),
+            "p90": round(float(p90), 3), "p99": round(float(p99), 3),
             "mean": round(float(values.mean()), 3), "min": round(float(values.min()), 3),
             "max": round(float(values.max()), 3), "n": int(values.size)}
 
