@@ -14,14 +14,21 @@ from .backends import get_backend
 from .card import model_id, preprocess_spec, read_card
 from .errors import BackendUnavailable, ModelError
 from .films import Film, Source, read_film
-from .preprocess import resize_grey, scale_pixels
-from .quality import check_film
+from .preprocess import normalise, resize_to_side, scale_pixels
+from .quality import check_contrast, check_shape_and_colour
 from .quiet import native_stderr_silenced
 from .runtime import load_runtime
 from .scope import NOT_CHECKED, Decision, OutOfScope, ScopeCheck, dicom_decision, feature_blocks
 from .site import load_site, threshold_source
 
 DEFAULT_MODEL = "pneumo_mobilenet_int8.tflite"
+
+
+def input_table(spec, detail: dict) -> np.ndarray:
+    """What each grey level 0..255 becomes in the model's input tensor: the scaling and the
+    quantization, computed by the very functions that compute them per pixel, on every level once."""
+    levels = np.arange(256, dtype=np.uint8)
+    return adapters.quantize(scale_pixels(levels, spec)[..., 0], detail)
 
 
 def shipped_models() -> list[Path]:
@@ -106,6 +113,8 @@ class Classifier:
         self.threshold_source = threshold_source(self.site)
         self.id = model_id(self.card)
         self.scope = ScopeCheck(self.card["scope"]) if "scope" in self.card else None
+        self._input = self.interpreter.get_input_details()[0]
+        self._input_table = input_table(self.spec, self._input)
         self.load_ms = (time.perf_counter() - started) * 1000
 
     def _make_interpreter(self, options: Options):
@@ -147,6 +156,12 @@ class Classifier:
         self.interpreter.invoke()
         return adapters.outputs_by_rank(self.interpreter)
 
+    def input_tensor(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 model-size pixels to the interpreter's input, (1, H, W, C) in its dtype: one table
+        lookup, the same values as :func:`~.preprocess.scale_pixels` then :func:`~.adapters.quantize`."""
+        values = self._input_table[pixels][np.newaxis, ..., np.newaxis]
+        return np.repeat(values, 3, axis=-1) if self.spec.channels == 3 else values
+
     def predict_film(self, film: Film) -> Prediction:
         """Quality gate, preprocessing, one interpreter call and the scope check on a decoded film.
 
@@ -156,14 +171,18 @@ class Classifier:
         timings = {}
         t0 = time.perf_counter()
         if self.options.quality_gate:
-            check_film(film, self.spec.size)
+            check_shape_and_colour(film, self.spec.size)
         early = self.scope and dicom_decision(film.tags, self.scope.adult_age)
         if early and not self.options.allow_out_of_scope:
             raise OutOfScope(early)
-        pixels = resize_grey(film.image, self.spec)
-        tensor = scale_pixels(pixels, self.spec)
+        resized = resize_to_side(film.image, self.spec)
+        if self.options.quality_gate:
+            check_contrast(resized)  # on the model's input, before normalisation: no other copy
+        pixels = normalise(resized, self.spec)
+        self.interpreter.set_tensor(self._input["index"], self.input_tensor(pixels))
         t1 = time.perf_counter()
-        outputs = self.invoke(tensor)
+        self.interpreter.invoke()
+        outputs = adapters.outputs_by_rank(self.interpreter)
         t2 = time.perf_counter()
         scope = early or (self.scope.decide(feature_blocks(outputs, pixels, self.scope.layout)) if self.scope
                           else NOT_CHECKED)

@@ -63,14 +63,23 @@ def stretch_percentiles(pixels: np.ndarray, low: float = 1.0, high: float = 99.0
 
 
 def resize_grey(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
-    """Resize a mode "L" film to the model's side; return uint8 (size, size)."""
+    """Resize a mode "L" film to the model's side and normalise it; return uint8 (size, size)."""
+    return normalise(resize_to_side(image, spec), spec)
+
+
+def resize_to_side(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """The resize alone: a mode "L" film to uint8 (size, size), before any normalisation."""
     if image.mode != "L":
         raise ValueError(f"expected a grey (mode L) film, got {image.mode}")
     if image.size != (spec.size, spec.size):
         # reducing_gap: a fast box reduction first, then the filter; near-identical
         # output to a plain resize for photographs of films, much faster on 12 MP.
         image = image.resize((spec.size, spec.size), _RESAMPLE[spec.resample], reducing_gap=3.0)
-    pixels = np.asarray(image, dtype=np.uint8)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def normalise(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The spec's normalisation of resized uint8 pixels (none, or the percentile stretch)."""
     return stretch_percentiles(pixels) if spec.normalise == "percentile" else pixels
 
 

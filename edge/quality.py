@@ -24,8 +24,19 @@ MIN_CONTRAST = 8.0  # standard deviation of grey levels (0..255)
 MAX_ASPECT = 2.5  # long side / short side
 
 
-def check_film(film: Film, model_side: int) -> None:
-    """Raise :class:`FilmError` (code ``quality_*``) when the film fails the gate."""
+def check_film(film: Film, model_side: int, *, pixels: np.ndarray | None = None) -> None:
+    """Raise :class:`FilmError` (code ``quality_*``) when the film fails the gate.
+
+    ``pixels``: the film already resized to the model's input (uint8, before any
+    normalisation), on which the contrast is then measured at no cost; without
+    them, on a box-reduced copy of the film.
+    """
+    check_shape_and_colour(film, model_side)
+    check_contrast(_reduced(film.image) if pixels is None else pixels)
+
+
+def check_shape_and_colour(film: Film, model_side: int) -> None:
+    """The gate's checks that need no pixels: size, aspect ratio and the reader's colour spread."""
     width, height = film.original_size
     if min(width, height) < model_side:
         raise FilmError(f"too small: {width} x {height}, the short side is under the model's "
@@ -37,9 +48,17 @@ def check_film(film: Film, model_side: int) -> None:
     if film.colour_spread > MAX_COLOUR_SPREAD:
         raise FilmError(f"looks like a colour photograph (colour spread {film.colour_spread:.1f} > "
                         f"{MAX_COLOUR_SPREAD}); a radiograph is grey", code="quality_colour")
-    thumb = film.image.copy()
-    thumb.thumbnail((128, 128))
-    contrast = float(np.asarray(thumb, dtype=np.float32).std())
+
+
+def check_contrast(pixels: np.ndarray) -> None:
+    """Refuse a near-uniform film from a small grey copy of it (the model's input, or a reduction)."""
+    contrast = float(np.asarray(pixels, dtype=np.float32).std())
     if contrast < MIN_CONTRAST:
         raise FilmError(f"near-uniform or blank (grey-level spread {contrast:.1f} < {MIN_CONTRAST})",
                         code="quality_blank")
+
+
+def _reduced(image):
+    """A whole-factor box reduction of a grey film to a short side of 128 px or more."""
+    factor = min(image.size) // 128
+    return image.reduce(factor) if factor >= 2 else image

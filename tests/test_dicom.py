@@ -172,11 +172,13 @@ def test_without_pydicom_the_error_names_the_extra(samples, monkeypatch):
     assert str(error.value) == "reading DICOM needs pydicom: pip install 'pneumo-edge[dicom]'"
 
 
-def test_a_dicom_film_scores_like_the_same_film_as_png(samples, tmp_path):
+def test_a_dicom_film_scores_like_the_same_film_as_png(stored, tmp_path):
+    """Native (uncompressed) pixels; a JPEG frame scores as its .jpg does (the test above)."""
     classifier = Classifier()
-    png = tmp_path / "film.png"
-    read_film(samples[1]).image.save(png)
-    from_dicom, from_png = classifier.predict(samples[1]), classifier.predict(png)
+    png, dicom = tmp_path / "film.png", tmp_path / "film.dcm"
+    Image.fromarray(stored).save(png)
+    dicom.write_bytes(make_dicom(stored))
+    from_dicom, from_png = classifier.predict(dicom), classifier.predict(png)
     assert from_dicom.probability == from_png.probability and from_dicom.label == from_png.label
 
 
@@ -246,3 +248,22 @@ def test_bounds_read_deflated_and_preamble_less_files_and_frame_headers(stored, 
             continue
         assert codestream_size(buffer.getvalue()) == (200, 300), fmt
     assert codestream_size(b"\x00" * 64) is None  # RLE and others: sized by the header alone
+
+
+def test_a_jpeg_baseline_frame_scores_as_the_same_frame_saved_as_a_jpg(samples, tmp_path):
+    """For a model (min_size given), the frame goes through the raster reader's draft-mode path:
+    the same grey pixels, and so the same probability, as its .jpg; MONOCHROME1 is their negative."""
+    from pydicom.encaps import generate_frames
+
+    frame = next(generate_frames(pydicom.dcmread(samples[1]).PixelData, number_of_frames=1))
+    jpg = tmp_path / "frame.jpg"
+    jpg.write_bytes(frame)
+    as_jpg = read_film(jpg, min_size=224)
+    for sample, invert in ((samples[1], False), (samples[0], True)):
+        film = read_film(sample, min_size=224)
+        assert film.image.size == as_jpg.image.size == (256, 256)  # decoded at 1/4 scale
+        assert film.original_size == (1024, 1024) and film.format == "DICOM"
+        expected = np.asarray(as_jpg.image)
+        assert np.array_equal(np.asarray(film.image), 255 - expected if invert else expected)
+    classifier = Classifier()
+    assert classifier.predict(samples[1]).probability == classifier.predict(jpg).probability

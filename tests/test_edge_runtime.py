@@ -147,3 +147,37 @@ def test_reference_kernels_score_close_to_the_default_ones(fullres_dir, capsys):
         reference.predict(films[0]).probability)
     with pytest.raises(ValueError, match="kernels must be"):
         Classifier(Options(kernels="fastest"))
+
+
+def test_the_fused_input_is_the_scaled_and_quantized_tensor_on_every_kind_of_film(fullres_dir, train_dir):
+    """What predict sets in the interpreter equals quantize(to_tensor(film)) of the original readers
+    (tests/test_films.py: reference_grey), and so does the probability, on every kind of film."""
+    import numpy as np
+    from PIL import Image
+    from test_films import film_kinds, reference_grey
+
+    from pneumo_edge.edge import adapters
+    from pneumo_edge.edge.classifier import input_table
+    from pneumo_edge.edge.preprocess import PreprocessSpec, to_tensor
+
+    film = Image.open(sorted(fullres_dir.glob("*.png"))[1]).convert("L")
+    kinds = film_kinds(film, np.asarray(film), (train_dir / "NORMAL" / "IM-0115-0001.jpeg").read_bytes())
+    for name in ("16-bit PNG, one value",):  # refused by the gate as blank: nothing reaches the model
+        kinds.pop(name)
+    for model in ("pneumo_mobilenet_int8", "pneumo_mobilenet_float32", "pneumo_shallow_int8"):
+        classifier = Classifier(Options(model=model, threads=1))
+        detail = classifier.interpreter.get_input_details()[0]
+        for name, data in kinds.items():
+            probability = classifier.predict(data).probability
+            fed = classifier.interpreter.get_tensor(detail["index"])
+            expected = adapters.quantize(to_tensor(reference_grey(data, classifier.spec.size), classifier.spec)
+                                         [np.newaxis], detail)
+            assert fed.dtype == expected.dtype and np.array_equal(fed, expected), (model, name)
+            assert probability == float(classifier.invoke(to_tensor(reference_grey(data, classifier.spec.size),
+                                                                     classifier.spec))["probability"][0, 0]), name
+    for scaling in ("unit", "symmetric", "lite"):  # every scaling, on a quantized input
+        spec = PreprocessSpec(scaling=scaling)
+        levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        detail = {"dtype": np.uint8, "quantization": (1 / 127.5 if scaling != "unit" else 1 / 255, 127)}
+        assert np.array_equal(input_table(spec, detail)[levels], adapters.quantize(to_tensor(
+            Image.fromarray(levels), PreprocessSpec(size=16, scaling=scaling))[..., 0], detail))

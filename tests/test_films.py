@@ -321,3 +321,107 @@ def test_gate_passes_a_film_photographed_under_a_colour_cast(grey):
 def test_gate_extreme_aspect(film):
     assert gate_code(film.resize((1024, 300))) == "quality_aspect"
     assert gate_code(film.resize((1024, 410))) is None  # 2.5:1 is the limit
+
+
+# -- the fast path gives the tensor the original code gave -----------------------------------------
+
+
+def reference_grey(data: bytes, min_size: int | None) -> Image.Image:
+    """The readers as they were before the fast path (full EXIF transpose, RGB copy, float stretch):
+    the oracle that every speed-up must match bit for bit."""
+    from PIL import ImageOps
+
+    image = Image.open(io.BytesIO(data))
+    if min_size and image.format in ("JPEG", "MPO"):
+        image.draft(image.mode, (min_size, min_size))
+    image.load()
+    if min_size:
+        factor = min(image.size) // max(1024, 4 * min_size)
+        if factor >= 2 and image.mode in ("L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"):
+            image = image.reduce(factor)
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "P", "PA"):
+        return image.convert("RGB").convert("L")
+    if image.mode == "L":
+        return image
+    if image.mode in ("LA", "1"):
+        return image.convert("L")
+    pixels = np.asarray(image)
+    finite = np.isfinite(pixels) if pixels.dtype.kind == "f" else np.ones(pixels.shape, bool)
+    low, high = float(pixels[finite].min()), float(pixels[finite].max())
+    scaled = np.subtract(pixels, low, dtype=np.float32)
+    scaled[~finite] = 0.0
+    scaled *= 255.0 / (high - low if high > low else 1.0)
+    return Image.fromarray(np.rint(np.clip(scaled, 0, 255)).astype(np.uint8), mode="L")
+
+
+def with_orientation(image: Image.Image, orientation: int, fmt: str = "JPEG") -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(image, fmt, exif=exif, **({"quality": 92} if fmt == "JPEG" else {}))
+
+
+def film_kinds(film: Image.Image, grey: np.ndarray, train_jpeg: bytes) -> dict[str, bytes]:
+    rng = np.random.default_rng(7)
+    noisy16 = np.clip(grey.astype(np.float32) * 11 + 2500 + rng.normal(0, 9, grey.shape), 0, 65535)
+    photo = film.convert("RGB").resize((4000, 3000), Image.BILINEAR)
+    tinted = np.stack([grey * 1.0, grey * 0.9, grey * 0.75 + 9], axis=-1)
+    tinted = np.clip(tinted + rng.normal(0, 5, tinted.shape), 0, 255).astype(np.uint8)
+    return {
+        "training RGB JPEG": train_jpeg,
+        "grey JPEG": encode(film, "JPEG", quality=90),
+        "grey PNG": encode(film, "PNG"),
+        "RGB PNG": encode(film.convert("RGB"), "PNG"),
+        "RGBA PNG": encode(film.convert("RGBA"), "PNG"),
+        "palette PNG": encode(film.quantize(64), "PNG"),
+        "LA PNG": encode(film.convert("LA"), "PNG"),
+        "CMYK JPEG": encode(film.convert("CMYK"), "JPEG", quality=90),
+        "tinted noisy JPEG": encode(Image.fromarray(tinted), "JPEG", quality=90),
+        "12 MP JPEG": encode(photo, "JPEG", quality=90),
+        "12 MP JPEG, EXIF orientation 6": with_orientation(photo, 6),
+        "JPEG, EXIF orientation 1": with_orientation(film, 1),
+        "JPEG, EXIF orientation 3": with_orientation(film, 3),
+        "JPEG, EXIF orientation 8": with_orientation(film.crop((0, 0, 1024, 700)), 8),
+        "PNG, EXIF orientation 6": with_orientation(film, 6, "PNG"),
+        "MPO": encode(photo.resize((2000, 1500)), "MPO", save_all=True, append_images=[photo.resize((320, 240))]),
+        "16-bit PNG, part of the range, noisy": encode(Image.fromarray(noisy16.astype(np.uint16)), "PNG"),
+        "16-bit TIFF, full range": encode(Image.fromarray(grey.astype(np.uint16) * 257), "TIFF"),
+        "16-bit PNG, one value": encode(Image.new("I;16", (400, 300), 1234), "PNG"),
+        "32-bit integer TIFF": encode(Image.fromarray(grey.astype(np.int32) * 1000 - 70000, mode="I"), "TIFF"),
+        "float TIFF": encode(Image.fromarray(grey.astype(np.float32) / 255.0, mode="F"), "TIFF"),
+    }
+
+
+@pytest.fixture(scope="module")
+def kinds(film, grey, train_dir) -> dict[str, bytes]:
+    return film_kinds(film, grey, (train_dir / "NORMAL" / "IM-0115-0001.jpeg").read_bytes())
+
+
+@pytest.mark.parametrize("min_size", [None, SIDE])
+def test_every_kind_of_film_decodes_to_the_grey_pixels_of_the_original_code(kinds, min_size):
+    for name, data in kinds.items():
+        expected = np.asarray(reference_grey(data, min_size))
+        assert np.array_equal(grey_of(data, min_size=min_size), expected), name
+
+
+def test_16_bit_table_stretch_equals_the_float_arithmetic_on_every_value():
+    from pneumo_edge.edge.films.film import high_depth_to_grey
+
+    rng = np.random.default_rng(3)
+    for dtype, low, high in ((np.uint16, 0, 65535), (np.uint16, 3001, 3417), (np.int16, -2000, 1500),
+                             (np.uint8, 3, 200)):
+        pixels = rng.integers(low, high + 1, size=(300, 257), dtype=np.int64).astype(dtype)
+        pixels.flat[:2] = low, high
+        scaled = np.subtract(pixels, float(low), dtype=np.float32)
+        scaled *= 255.0 / (high - low)
+        expected = np.rint(np.clip(scaled, 0, 255)).astype(np.uint8)
+        assert np.array_equal(np.asarray(high_depth_to_grey(pixels)), expected), (dtype, low, high)
+
+
+def test_the_colour_check_on_a_reduced_copy_keeps_its_verdicts(colour_photo, grey):
+    from pneumo_edge.edge.films.film import colour_spread
+
+    assert colour_spread(Image.fromarray(grey).convert("RGB")) < 1e-9
+    tinted = np.stack([grey * 1.0, grey * 0.93, grey * 0.8 + 5], axis=-1).clip(0, 255).astype(np.uint8)
+    assert colour_spread(Image.fromarray(tinted)) < 1.1
+    assert colour_spread(colour_photo) > 20

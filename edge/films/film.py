@@ -39,7 +39,7 @@ def to_grey(image: Image.Image) -> tuple[Image.Image, float]:
     """Any Pillow mode to mode "L"; also return how colourful the original was."""
     mode = image.mode
     if mode in ("RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P", "PA"):
-        rgb = image.convert("RGB")
+        rgb = image if mode == "RGB" else image.convert("RGB")  # an RGB film is grey-converted as it is
         return rgb.convert("L"), colour_spread(rgb)
     if mode == "L":
         return image, 0.0
@@ -55,13 +55,26 @@ def high_depth_to_grey(pixels: np.ndarray) -> Image.Image:
 
     Scanners and digitisers rarely use the full 16-bit range, so a fixed divisor
     would leave most films nearly black; min-max keeps the film's own contrast.
-    The arithmetic is one float32 array, in place, whatever the input's type: a
-    3000 x 2500 scan then needs 30 MB of working memory, not the 180 MB of float64
-    temporaries, and a float film's non-finite pixels are masked, not copied out.
+    The stretch is float32 arithmetic, rounded to the nearest grey level. An
+    integer film of at most 16 bits is mapped through a table of that arithmetic
+    on every value from its darkest to its brightest pixel, a block of rows at a
+    time: the same bits, in half the time of the arithmetic on every pixel of a
+    3000 x 2500 scan, and a few MB of working memory. Other films (32-bit, float)
+    get the arithmetic in one float32 array, in place (30 MB for that scan, not the
+    180 MB of float64 temporaries); a float film's non-finite pixels are masked.
     """
     pixels = np.asarray(pixels)
     if pixels.ndim == 3:
         pixels = pixels[..., 0]
+    if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
+        low, high = int(pixels.min()), int(pixels.max())
+        table = _stretch(np.arange(low, high + 1, dtype=pixels.dtype), low, high)
+        grey = np.empty(pixels.shape, dtype=np.uint8)
+        for start in range(0, pixels.shape[0], _TABLE_ROWS):
+            block = pixels[start:start + _TABLE_ROWS].astype(np.intp)
+            block -= low
+            np.take(table, block, out=grey[start:start + _TABLE_ROWS])
+        return Image.fromarray(grey, mode="L")
     finite = None
     if pixels.dtype.kind == "f":
         finite = np.isfinite(pixels)
@@ -71,6 +84,15 @@ def high_depth_to_grey(pixels: np.ndarray) -> Image.Image:
         high = float(np.max(pixels, where=finite, initial=-np.inf))
     else:
         low, high = float(pixels.min()), float(pixels.max())
+    return Image.fromarray(_stretch(pixels, low, high, finite=finite), mode="L")
+
+
+#: Rows of a film looked up at once in :func:`high_depth_to_grey` (their indices fit in a core's cache).
+_TABLE_ROWS = 64
+
+
+def _stretch(pixels: np.ndarray, low: float, high: float, *, finite: np.ndarray | None = None) -> np.ndarray:
+    """The min-max stretch itself: float32, in place on one working copy, rounded to uint8."""
     span = high - low if high > low else 1.0
     scaled = np.subtract(pixels, low, dtype=np.float32)
     if finite is not None and not finite.all():
@@ -78,23 +100,40 @@ def high_depth_to_grey(pixels: np.ndarray) -> Image.Image:
     scaled *= 255.0 / span
     np.clip(scaled, 0, 255, out=scaled)
     np.rint(scaled, out=scaled)
-    return Image.fromarray(scaled.astype(np.uint8), mode="L")
+    return scaled.astype(np.uint8)
 
 
 def colour_spread(rgb: Image.Image) -> float:
-    """Colour that a tint cannot explain, on a 64 px thumbnail, in grey levels (0..255).
+    """Colour that a tint cannot explain, on a box-reduced copy (short side 64 px or more), in grey
+    levels (0..255).
 
     Each channel is fitted as gain x grey + offset (least squares); the result is
     the 95th percentile of each pixel's mean absolute residual. A grey film stored
     as RGB scores 0, and so does a film photographed on a light box under a colour
     cast, which is exactly such a per-channel gain and offset (a plain mean
     |R-G|, |G-B| puts a warm cast at 13-16). The percentile, not the mean, is what
-    sees colour confined to part of the picture, such as a Doppler overlay.
+    sees colour confined to part of the picture, such as a Doppler overlay. The
+    fit is the closed form of one variable's least squares, and the reduction a
+    whole-factor box: together a tenth of the time of a bicubic thumbnail and a
+    general solver, on a training film.
     """
-    thumb = rgb.copy()
-    thumb.thumbnail((64, 64))
-    pixels = np.asarray(thumb, dtype=np.float64).reshape(-1, 3)
-    grey = pixels.mean(axis=1)
-    design = np.stack([grey, np.ones_like(grey)], axis=1)
-    fit = np.linalg.lstsq(design, pixels, rcond=None)[0]
-    return float(np.percentile(np.abs(pixels - design @ fit).mean(axis=1), 95))
+    factor = min(rgb.size) // 64
+    small = rgb.reduce(factor) if factor >= 2 else rgb
+    # One contiguous row per channel: numpy's reductions along a length-3 axis cost more than the fit.
+    channels = np.asarray(small, dtype=np.float64).reshape(-1, 3).T.copy()
+    grey = (channels[0] + channels[1] + channels[2]) / 3
+    grey -= grey.mean()
+    centred = channels - channels.mean(axis=1, keepdims=True)
+    variance = float(grey @ grey)
+    gain = centred @ grey / variance if variance > 0 else np.zeros(3)
+    residual = np.abs(centred - gain[:, np.newaxis] * grey)
+    return _percentile((residual[0] + residual[1] + residual[2]) / 3, 95)
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation), by partition: a tenth of its overhead here."""
+    rank = q / 100 * (values.size - 1)
+    low = int(rank)
+    high = min(low + 1, values.size - 1)
+    part = np.partition(values, (low, high))
+    return float(part[low] + (part[high] - part[low]) * (rank - low))

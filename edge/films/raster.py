@@ -84,12 +84,20 @@ def _upright(image: Image.Image) -> Image.Image:
     """Apply the EXIF orientation, so a film photographed in portrait is not scored sideways.
 
     Phone cameras store the orientation as a tag instead of rotating the pixels.
-    A broken EXIF block leaves the pixels as stored: they are still the film.
+    Only a tag that asks for a turn or a flip (2 to 8) costs a transposed copy;
+    a film without one is returned as it is. A broken EXIF block leaves the pixels
+    as stored: they are still the film.
     """
     try:
+        if image.getexif().get(_ORIENTATION, 1) not in _TRANSPOSED:
+            return image
         return ImageOps.exif_transpose(image)
     except Exception:
         return image
+
+
+_ORIENTATION = 0x0112  # the EXIF tag; 1 is upright, 2 to 8 each a flip or a turn
+_TRANSPOSED = range(2, 9)
 
 
 def _open(data: bytes) -> Image.Image:

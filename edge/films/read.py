@@ -22,7 +22,7 @@ def read_film(source: Source, min_size: int | None = None) -> Film:
     if is_dicom(data):
         from .dicom import read_dicom
 
-        return read_dicom(data)
+        return read_dicom(data, min_size)
     return read_raster(data, min_size)
 
 
