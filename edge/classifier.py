@@ -21,7 +21,7 @@ from .runtime import load_runtime
 from .scope import NOT_CHECKED, Decision, OutOfScope, ScopeCheck, dicom_decision, feature_blocks
 from .site import load_site, threshold_source
 
-DEFAULT_MODEL = "pneumo_mobilenet_int8.tflite"
+DEFAULT_MODEL = "pneumo_efficientnet_lite0_int8.tflite"
 
 
 def input_table(spec, detail: dict) -> np.ndarray:

@@ -18,8 +18,9 @@ from pneumo_edge.edge.runtime import load_runtime
 
 def test_shipped_models_are_installed_with_cards():
     names = {p.name for p in shipped_models()}
-    assert {"pneumo_mobilenet_int8.tflite", "pneumo_mobilenet_float32.tflite", "pneumo_shallow_int8.tflite"} <= names
-    assert default_model().name == "pneumo_mobilenet_int8.tflite"
+    assert {"pneumo_efficientnet_lite0_int8.tflite", "pneumo_mobilenet_int8.tflite", "pneumo_mobilenet_float32.tflite",
+            "pneumo_shallow_int8.tflite"} <= names
+    assert default_model().name == "pneumo_efficientnet_lite0_int8.tflite"
     assert default_model().stat().st_size < 1.5 * 1024 * 1024
     for model in shipped_models():
         card = read_card(model)  # verifies sha256
@@ -35,7 +36,7 @@ def test_predict_in_a_fresh_process_never_loads_tensorflow(fullres_dir):
     lines = result.stdout.strip().splitlines()
     prediction, report = json.loads(lines[0]), json.loads(lines[-1])
     assert report == {"rc": 0, "tf": []}
-    assert prediction["label"] in ("NORMAL", "PNEUMONIA") and prediction["model"].startswith("pneumo_mobilenet-int8@")
+    assert prediction["label"] in ("NORMAL", "PNEUMONIA") and prediction["model"].startswith("pneumo_efficientnet_lite0-int8@")
 
 
 def test_predict_cli_one_line_per_film_and_json(fullres_dir, train_dir, capsys, tmp_path):
@@ -164,7 +165,7 @@ def test_the_fused_input_is_the_scaled_and_quantized_tensor_on_every_kind_of_fil
     kinds = film_kinds(film, np.asarray(film), (train_dir / "NORMAL" / "IM-0115-0001.jpeg").read_bytes())
     for name in ("16-bit PNG, one value",):  # refused by the gate as blank: nothing reaches the model
         kinds.pop(name)
-    for model in ("pneumo_mobilenet_int8", "pneumo_mobilenet_float32", "pneumo_shallow_int8"):
+    for model in ("pneumo_efficientnet_lite0_int8", "pneumo_mobilenet_int8", "pneumo_mobilenet_float32", "pneumo_shallow_int8"):
         classifier = Classifier(Options(model=model, threads=1))
         detail = classifier.interpreter.get_input_details()[0]
         for name, data in kinds.items():

@@ -30,7 +30,8 @@ except MissingExtra as missing:  # a device with only tflite_runtime (it ships n
 needs_schema = pytest.mark.skipif(NO_SCHEMA is not None, reason=f"no TFLite schema here: {NO_SCHEMA}")
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_INT8 = [REPO / "models" / name for name in ("pneumo_mobilenet_int8.tflite", "pneumo_shallow_int8.tflite")]
+SHIPPED_INT8 = [REPO / "models" / name for name in (
+    "pneumo_efficientnet_lite0_int8.tflite", "pneumo_mobilenet_int8.tflite", "pneumo_shallow_int8.tflite")]
 
 
 def _convert(model, int8: bool) -> bytes:

@@ -66,7 +66,7 @@ def test_score_writes_one_row_per_film_with_errors_on_their_rows(film_folder, tm
     for row in good:
         assert row["label"] in ("NORMAL", "PNEUMONIA")
         assert 0 <= float(row["probability"]) <= 1
-        assert len(row["sha256"]) == 64 and row["model"].startswith("pneumo_mobilenet-int8@")
+        assert len(row["sha256"]) == 64 and row["model"].startswith("pneumo_efficientnet_lite0-int8@")
         assert (float(row["probability"]) >= float(row["threshold"])) == (row["label"] == "PNEUMONIA")
     err = capsys.readouterr().err
     assert "record: 9 films under the folder, 7 scored, 2 could not be scored:" in err
@@ -172,7 +172,7 @@ def test_another_model_or_a_foreign_file_is_refused_unless_new(film_folder, tmp_
     capsys.readouterr()
     assert score(film_folder, out, "--model", "pneumo_shallow_int8") == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "holds rows from model pneumo_mobilenet-int8@" in err and "--new" in err
+    assert err.count("\n") == 1 and "holds rows from model pneumo_efficientnet_lite0-int8@" in err and "--new" in err
     assert out.read_text() == first
     assert score(film_folder, out, "--model", "pneumo_shallow_int8", "--new") == 0
     assert {r["model"][:20] for r in read_rows(out)} == {"pneumo_shallow-int8@"}

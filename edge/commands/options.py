@@ -25,7 +25,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, site: bool = True) -> N
     group = parser.add_argument_group("model and accelerator")
     group.add_argument("--model", default=None,
                        help="a .tflite model with its .card.json, or a shipped model's name such as "
-                            "pneumo_shallow_int8 (default: the shipped int8 MobileNet)")
+                            "pneumo_shallow_int8 (default: the shipped int8 EfficientNet-Lite0)")
     group.add_argument("--backend", choices=sorted(BACKENDS), default="cpu")
     group.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: all cores)")
     group.add_argument("--device", default=None, help="Edge TPU device, e.g. usb:0 or pci:0")
