@@ -5,7 +5,8 @@
 Starts ``pneumo serve --host 127.0.0.1 --port 0 --token ...`` (as the README starts
 it, loopback only) and, in this order: --photos sequential uploads of a 12 MP photo
 PNG, --bombs of the 8000 x 8000 RGBA PNG, every other film of tests/hostile_films.py
-once, the heaviest films at once (more than the 2 decode slots), then holds
+once (built from children's training films, which the default model scores), the
+heaviest films at once (more than the 2 decode slots), then holds
 --idle-connections open (idle, a header never finished, a body never sent) while a
 token holder loads the page and scores a film --probes times. The server's RSS is
 read from /proc: the peak during each film (VmHWM, reset before it through
@@ -25,6 +26,7 @@ import platform
 import shlex
 import socket
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the hostile films and the served process, shared with the tests
 
-from hostile_films import CASES  # noqa: E402
+from hostile_films import CASES, fullsize_films  # noqa: E402
 from serve_process import HOST, ServeProcess  # noqa: E402
 
 IDLE_GOAL_MB, PEAK_GOAL_MB, ANSWER_GOAL_S = 300, 700, 2.0
@@ -117,8 +119,9 @@ def main(argv=None) -> int:
     parser.add_argument("--idle-connections", type=int, default=64)
     parser.add_argument("--probes", type=int, default=5)
     args = parser.parse_args(argv)
-    fullres = args.films / "fullres"
-    films = {case.name: case.build(fullres) for case in CASES}
+    with tempfile.TemporaryDirectory(prefix="soak-films-") as folder:
+        children = fullsize_films(args.films / "chest_xray" / "train", Path(folder))
+        films = {case.name: case.build(children) for case in CASES}
     cases = {case.name: case for case in CASES}
     normal = next((args.films / "chest_xray" / "train" / "NORMAL").glob("*.jpeg")).read_bytes()
 

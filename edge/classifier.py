@@ -87,7 +87,7 @@ class Prediction:
     scope: Decision = NOT_CHECKED
 
     def as_dict(self) -> dict:
-        return {"label": self.label, "probability": round(self.probability, 6),
+        return {"label": self.label, "probability": round(self.probability, 8),
                 "threshold": self.threshold, "threshold_source": self.threshold_source, "model": self.model,
                 "scope": self.scope.as_dict(),
                 "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}

@@ -29,8 +29,17 @@ def fullres_dir(shared_data) -> Path:
     return shared_data / "fullres"
 
 
+@pytest.fixture(scope="session")
+def fullsize_dir(tmp_path_factory, train_dir) -> Path:
+    """Children's films at a scanner's size (hostile_films.fullsize_films): the shared full-size
+    films are adults', which the default model refuses as out of scope."""
+    from hostile_films import fullsize_films
+
+    return fullsize_films(train_dir, tmp_path_factory.mktemp("fullsize"))
+
+
 @pytest.fixture
-def film_folder(tmp_path, train_dir, fullres_dir) -> Path:
+def film_folder(tmp_path, train_dir, fullsize_dir) -> Path:
     """A small folder of real films in sub-folders, plus one corrupt and one non-image file."""
     folder = tmp_path / "films"
     (folder / "a").mkdir(parents=True)
@@ -38,7 +47,7 @@ def film_folder(tmp_path, train_dir, fullres_dir) -> Path:
     for i, path in enumerate(sorted((train_dir / "NORMAL").glob("*.jpeg"))[:3]
                              + sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[:3]):
         shutil.copy(path, folder / ("a" if i % 2 else "b/c") / path.name)
-    shutil.copy(sorted(fullres_dir.glob("*.png"))[0], folder / "full.png")
+    shutil.copy(sorted(fullsize_dir.glob("*.png"))[0], folder / "full.png")
     good = (train_dir / "NORMAL" / "IM-0115-0001.jpeg").read_bytes()
     (folder / "a" / "truncated.jpeg").write_bytes(good[: len(good) // 3])
     (folder / "b" / "notes.png").write_text("not a film")

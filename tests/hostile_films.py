@@ -1,6 +1,8 @@
-"""The hostile and heavy films of issue 12, built from the shared films and pydicom.
+"""The hostile and heavy films of issue 12, built from children's films and pydicom.
 
-Each builder returns the file's bytes. Shared by tests/test_web_hostile.py and
+Each builder takes a folder of full-size children's PNG films (:func:`fullsize_films` makes one
+from the 224 px training films: the shared full-size films are adults', which the default
+model refuses as out of scope) and returns the file's bytes. Shared by tests/test_web_hostile.py and
 benchmarks/soak_web.py; :data:`CASES` says what the server must answer to each.
 """
 
@@ -33,18 +35,33 @@ def _png(width: int, height: int, colour_type: int, row: bytes) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
 
 
-def rgba_8000_png(fullres: Path) -> bytes:
+def fullsize_films(train_dir: Path, folder: Path, count: int = 12) -> Path:
+    """Children's films at a scanner's size: 1024 x 1024 8-bit PNGs (two stored as RGBA with equal
+    channels, as some of the shared full-size films are), upscaled from the training films, with
+    a grain of +-4 grey levels so that they compress like scans (about 550 KB each)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    sources = (sorted((train_dir / "NORMAL").glob("*.jpeg"))[:count // 2]
+               + sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[:count - count // 2])
+    for i, source in enumerate(sources):
+        grey = np.asarray(Image.open(source).convert("L").resize((1024, 1024), Image.BICUBIC), dtype=np.int16)
+        film = Image.fromarray((grey + rng.integers(-4, 5, grey.shape)).clip(0, 255).astype(np.uint8))
+        (film.convert("RGBA") if i in (1, 7) else film).save(folder / f"{source.stem}.png")
+    return folder
+
+
+def rgba_8000_png(films: Path) -> bytes:
     """8000 x 8000 RGBA, a few hundred KB: 256 MB once decoded by Pillow."""
     return _png(8000, 8000, 6, bytes([90, 90, 90, 255]) * 8000)
 
 
-def _film(fullres: Path) -> Image.Image:
-    return Image.open(sorted(fullres.glob("*.png"))[0]).convert("L")
+def _film(films: Path) -> Image.Image:
+    return Image.open(sorted(films.glob("*.png"))[0]).convert("L")
 
 
-def photo_12mp_png(fullres: Path) -> bytes:
+def photo_12mp_png(films: Path) -> bytes:
     """A phone photo of a film on a light box: 4000 x 3000 RGB, warm cast and sensor noise."""
-    grey = np.asarray(_film(fullres).resize((4000, 3000), Image.BILINEAR))
+    grey = np.asarray(_film(films).resize((4000, 3000), Image.BILINEAR))
     noise = np.random.default_rng(12).integers(-4, 5, grey.shape, dtype=np.int16)
     levels = np.arange(256, dtype=np.float32)
     channels = [np.clip(np.rint(gain * levels + offset), 0, 255).astype(np.int16)[grey] + noise
@@ -55,19 +72,19 @@ def photo_12mp_png(fullres: Path) -> bytes:
     return buffer.getvalue()
 
 
-def scan_16bit_png(fullres: Path) -> bytes:
+def scan_16bit_png(films: Path) -> bytes:
     """A 16-bit 3000 x 2500 scan of a film, using part of the 16-bit range as scanners do."""
-    grey = np.asarray(_film(fullres).resize((3000, 2500), Image.BILINEAR)).astype("<u2")
+    grey = np.asarray(_film(films).resize((3000, 2500), Image.BILINEAR)).astype("<u2")
     buffer = io.BytesIO()
     Image.fromarray(grey * 40 + 1000).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
 
 
-def deflated_dicom_bomb(fullres: Path) -> bytes:
+def deflated_dicom_bomb(films: Path) -> bytes:
     """A deflated DICOM: a 1024 x 1024 film, then 200 MB of trailing padding (a few hundred KB deflated)."""
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
-    film = np.asarray(_film(fullres))
+    film = np.asarray(_film(films))
     plain = make_dicom(film, syntax=ExplicitVRLittleEndian)
     meta_end = 132 + 12 + struct.unpack("<I", plain[140:144])[0]  # preamble, DICM, group length element
     deflated = make_dicom(film[:2, :2], syntax=DeflatedExplicitVRLittleEndian)
@@ -81,7 +98,7 @@ def deflated_dicom_bomb(fullres: Path) -> bytes:
     return meta + b"".join(body) + deflater.flush()
 
 
-def rle_rgb16_8000_dicom(fullres: Path) -> bytes:
+def rle_rgb16_8000_dicom(films: Path) -> bytes:
     """RLE Lossless, RGB, 16 bits, 8000 x 8000 (384 MB decoded) in about 6 MB."""
     from pydicom.encaps import encapsulate
     from pydicom.uid import RLELossless
@@ -94,7 +111,7 @@ def rle_rgb16_8000_dicom(fullres: Path) -> bytes:
                       PixelData=encapsulate([frame]))
 
 
-def frame_size_mismatch_dicom(fullres: Path) -> bytes:
+def frame_size_mismatch_dicom(films: Path) -> bytes:
     """A header that says 512 x 512 around a JPEG frame of 13000 x 13000."""
     from pydicom.uid import JPEGBaseline8Bit
 
@@ -103,18 +120,29 @@ def frame_size_mismatch_dicom(fullres: Path) -> bytes:
     return make_dicom(np.zeros((512, 512), np.uint8), syntax=JPEGBaseline8Bit, encoded=buffer.getvalue())
 
 
-def no_preamble_dicom(fullres: Path) -> bytes:
-    """The shared JPEG Baseline DICOM without its 128-byte preamble and "DICM" prefix."""
-    return (fullres / "chest_cr_monochrome2.dcm").read_bytes()[132:]
+def jpeg_baseline_dicom(films: Path) -> bytes:
+    """A film as a JPEG Baseline DICOM, as computed-radiography readers write them."""
+    from pydicom.uid import JPEGBaseline8Bit
+
+    film = _film(films)
+    buffer = io.BytesIO()
+    film.save(buffer, "JPEG", quality=90)
+    return make_dicom(np.asarray(film), syntax=JPEGBaseline8Bit, encoded=buffer.getvalue(),
+                      instance_uid="1.2.826.0.1.3680043.8.498.1")
 
 
-def multiframe_dicom(fullres: Path) -> bytes:
+def no_preamble_dicom(films: Path) -> bytes:
+    """:func:`jpeg_baseline_dicom` without its 128-byte preamble and "DICM" prefix."""
+    return jpeg_baseline_dicom(films)[132:]
+
+
+def multiframe_dicom(films: Path) -> bytes:
     """Three frames: the shared film, then two other films."""
-    films = sorted(fullres.glob("*.png"))[:3]
-    return make_dicom(np.stack([np.asarray(Image.open(p).convert("L")) for p in films]))
+    frames = sorted(films.glob("*.png"))[:3]
+    return make_dicom(np.stack([np.asarray(Image.open(p).convert("L")) for p in frames]))
 
 
-def float32_8000_tiff(fullres: Path) -> bytes:
+def float32_8000_tiff(films: Path) -> bytes:
     """8000 x 8000 float32, deflated: under 400 KB, 256 MB decoded."""
     buffer = io.BytesIO()
     Image.new("F", (8000, 8000), 0.5).save(buffer, "TIFF", compression="tiff_deflate")

@@ -33,8 +33,8 @@ def counting_backend(monkeypatch):
     return calls
 
 
-def test_a_registered_backend_scores_through_the_classifier(counting_backend, fullres_dir):
-    film = sorted(fullres_dir.glob("*.png"))[0]
+def test_a_registered_backend_scores_through_the_classifier(counting_backend, fullsize_dir):
+    film = sorted(fullsize_dir.glob("*.png"))[0]
     reference = Classifier(Options(threads=1)).predict(film)
     classifier = Classifier(Options(backend="counting", threads=1))
     assert classifier.backend == "counting"

@@ -24,8 +24,8 @@ STATS = ("p25", "p50", "p75", "p90", "p99", "mean", "min", "max", "n")
 
 
 @pytest.fixture(scope="module")
-def two_films(fullres_dir) -> list[str]:
-    return [str(p) for p in sorted(fullres_dir.glob("*.png"))[:2]]
+def two_films(fullsize_dir) -> list[str]:
+    return [str(p) for p in sorted(fullsize_dir.glob("*.png"))[:2]]
 
 
 @pytest.fixture(scope="module")

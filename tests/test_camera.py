@@ -19,11 +19,11 @@ from pneumo_edge.edge.films.camera import PICAMERA2_MISSING, ReplayCamera, captu
 
 
 @pytest.fixture
-def replay_dir(tmp_path, fullres_dir):
+def replay_dir(tmp_path, fullres_dir, fullsize_dir):
     """Three full-size films named out of order, plus files a camera folder may also hold."""
     folder = tmp_path / "replay"
     folder.mkdir()
-    films = sorted(fullres_dir.glob("*.png"))[:3]
+    films = sorted(fullsize_dir.glob("*.png"))[:3]
     for name, film in zip(("b.png", "a.png", "c.png"), films):
         shutil.copy(film, folder / name)
     (folder / "notes.txt").write_text("not a film")
@@ -119,17 +119,17 @@ def test_capture_command_scores_saves_and_draws_heatmaps(replay_dir, tmp_path, c
         assert np.array_equal(pixels(Image.open(record["saved"])), pixels(Image.open(source)))
         again = classifier.predict(record["saved"])  # the saved frame scores the same
         assert (record["label"], record["probability"], record["model"]) == (
-            again.label, round(again.probability, 6), classifier.id)
+            again.label, round(again.probability, 8), classifier.id)
         assert record["label"] == ("PNEUMONIA" if again.probability >= again.threshold else "NORMAL")
         assert set(record["timings_ms"]) >= {"capture", "invoke", "total"}
         with Image.open(record["heatmap"]) as overlay:
             assert overlay.format == "PNG" and overlay.mode == "RGB"
 
 
-def test_capture_command_reports_a_refused_frame_and_keeps_it(tmp_path, fullres_dir, capsys):
+def test_capture_command_reports_a_refused_frame_and_keeps_it(tmp_path, fullsize_dir, capsys):
     folder = tmp_path / "replay"
     folder.mkdir()
-    shutil.copy(sorted(fullres_dir.glob("*.png"))[0], folder / "a.png")
+    shutil.copy(sorted(fullsize_dir.glob("*.png"))[0], folder / "a.png")
     hue = np.tile(np.linspace(0, 255, 512), (512, 1))
     photo = np.stack([hue, np.full_like(hue, 200), np.full_like(hue, 220)], -1).astype(np.uint8)
     Image.fromarray(photo, mode="HSV").convert("RGB").save(folder / "b.png")

@@ -21,14 +21,14 @@ def test_shipped_models_are_installed_with_cards():
     assert {"pneumo_efficientnet_lite0_int8.tflite", "pneumo_mobilenet_int8.tflite", "pneumo_mobilenet_float32.tflite",
             "pneumo_shallow_int8.tflite"} <= names
     assert default_model().name == "pneumo_efficientnet_lite0_int8.tflite"
-    assert default_model().stat().st_size < 1.5 * 1024 * 1024
+    assert default_model().stat().st_size < 8 * 1024 * 1024  # the Edge TPU on-chip memory (tests/test_preflight.py)
     for model in shipped_models():
         card = read_card(model)  # verifies sha256
         assert card["labels"] == ["NORMAL", "PNEUMONIA"] and 0 < card["threshold"] < 1
 
 
-def test_predict_in_a_fresh_process_never_loads_tensorflow(fullres_dir):
-    film = sorted(fullres_dir.glob("*.png"))[0]
+def test_predict_in_a_fresh_process_never_loads_tensorflow(fullsize_dir):
+    film = sorted(fullsize_dir.glob("*.png"))[0]
     code = ("import sys, json; from pneumo_edge.edge.cli import main; rc = main(['predict', '--json', %r]);"
             "print(json.dumps({'rc': rc, 'tf': sorted(m for m in sys.modules if m.split('.')[0] in "
             "('tensorflow', 'keras', 'tf_keras'))}))" % str(film))
@@ -36,11 +36,12 @@ def test_predict_in_a_fresh_process_never_loads_tensorflow(fullres_dir):
     lines = result.stdout.strip().splitlines()
     prediction, report = json.loads(lines[0]), json.loads(lines[-1])
     assert report == {"rc": 0, "tf": []}
-    assert prediction["label"] in ("NORMAL", "PNEUMONIA") and prediction["model"].startswith("pneumo_efficientnet_lite0-int8@")
+    assert prediction["label"] in ("NORMAL", "PNEUMONIA")
+    assert prediction["model"].startswith("pneumo_efficientnet_lite0-int8@")
 
 
-def test_predict_cli_one_line_per_film_and_json(fullres_dir, train_dir, capsys, tmp_path):
-    films = [str(sorted(fullres_dir.glob("*.png"))[0]), str(train_dir / "NORMAL" / "IM-0115-0001.jpeg")]
+def test_predict_cli_one_line_per_film_and_json(fullsize_dir, train_dir, capsys, tmp_path):
+    films = [str(sorted(fullsize_dir.glob("*.png"))[0]), str(train_dir / "NORMAL" / "IM-0115-0001.jpeg")]
     assert main(["predict", *films, "--heatmap", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(" p=" in line and "threshold" in line and " ms" in line for line in lines)
@@ -75,14 +76,14 @@ def test_model_without_a_card_is_refused(tmp_path):
         Classifier(Options(model=model))
 
 
-def test_missing_edgetpu_is_an_error_with_a_hint_unless_fallback(fullres_dir, capsys):
+def test_missing_edgetpu_is_an_error_with_a_hint_unless_fallback(fullsize_dir, capsys):
     with pytest.raises(BackendUnavailable) as info:
         Classifier(Options(backend="edgetpu"))
     assert "libedgetpu" in str(info.value) and info.value.hint
     classifier = Classifier(Options(backend="edgetpu", fallback="cpu"))
     assert classifier.backend == "cpu"
-    assert classifier.predict(sorted(fullres_dir.glob("*.png"))[0]).label in ("NORMAL", "PNEUMONIA")
-    assert main(["predict", "--backend", "edgetpu", str(sorted(fullres_dir.glob("*.png"))[0])]) == 1
+    assert classifier.predict(sorted(fullsize_dir.glob("*.png"))[0]).label in ("NORMAL", "PNEUMONIA")
+    assert main(["predict", "--backend", "edgetpu", str(sorted(fullsize_dir.glob("*.png"))[0])]) == 1
     err = capsys.readouterr().err
     assert "Edge TPU unavailable" in err and "hint" in err and "Traceback" not in err
 
@@ -134,9 +135,9 @@ def test_every_subcommand_has_help(capsys):
         assert "usage: pneumo " + command in capsys.readouterr().out
 
 
-def test_reference_kernels_score_close_to_the_default_ones(fullres_dir, capsys):
+def test_reference_kernels_score_close_to_the_default_ones(fullsize_dir, capsys):
     """Kernel families round int8 differently; the reference kernels stay within a few steps."""
-    films = sorted(fullres_dir.glob("*.png"))[:4]
+    films = sorted(fullsize_dir.glob("*.png"))[:4]
     fast = Classifier(Options())
     reference = Classifier(Options(kernels="reference"))
     step = next(d["quantization"][0] for d in fast.interpreter.get_output_details() if d["shape"].prod() == 1)
@@ -150,7 +151,7 @@ def test_reference_kernels_score_close_to_the_default_ones(fullres_dir, capsys):
         Classifier(Options(kernels="fastest"))
 
 
-def test_the_fused_input_is_the_scaled_and_quantized_tensor_on_every_kind_of_film(fullres_dir, train_dir):
+def test_the_fused_input_is_the_scaled_and_quantized_tensor_on_every_kind_of_film(fullsize_dir, train_dir):
     """What predict sets in the interpreter equals quantize(to_tensor(film)) of the original readers
     (tests/test_films.py: reference_grey), and so does the probability, on every kind of film."""
     import numpy as np
@@ -161,12 +162,13 @@ def test_the_fused_input_is_the_scaled_and_quantized_tensor_on_every_kind_of_fil
     from pneumo_edge.edge.classifier import input_table
     from pneumo_edge.edge.preprocess import PreprocessSpec, to_tensor
 
-    film = Image.open(sorted(fullres_dir.glob("*.png"))[1]).convert("L")
+    film = Image.open(sorted(fullsize_dir.glob("*.png"))[1]).convert("L")
     kinds = film_kinds(film, np.asarray(film), (train_dir / "NORMAL" / "IM-0115-0001.jpeg").read_bytes())
     for name in ("16-bit PNG, one value",):  # refused by the gate as blank: nothing reaches the model
         kinds.pop(name)
-    for model in ("pneumo_efficientnet_lite0_int8", "pneumo_mobilenet_int8", "pneumo_mobilenet_float32", "pneumo_shallow_int8"):
-        classifier = Classifier(Options(model=model, threads=1))
+    for model in (path.stem for path in shipped_models()):
+        # Some kinds are films turned by their EXIF tag: scored anyway, the input is what is compared.
+        classifier = Classifier(Options(model=model, threads=1, allow_out_of_scope=True))
         detail = classifier.interpreter.get_input_details()[0]
         for name, data in kinds.items():
             probability = classifier.predict(data).probability

@@ -79,7 +79,7 @@ def test_threshold_is_the_highest_that_reaches_the_target(site, scored):
         return sum(p >= t for p in positives) / len(positives)
 
     assert sensitivity(threshold) >= TARGET
-    assert all(sensitivity(p) < TARGET for p in positives if p > threshold + 1e-6)  # rows keep 6 decimals
+    assert all(sensitivity(p) < TARGET for p in positives if p > threshold)
     assert site[1]["at_threshold"]["sensitivity"] == sensitivity(threshold)
     found = [row["label"] == "PNEUMONIA" for path, row in scored.items() if path.startswith("Pneumonia/")]
     assert sum(found) / len(found) >= TARGET  # the target holds through pneumo score's own decisions
@@ -96,13 +96,19 @@ def test_site_file_round_trips(site):
 
 def test_site_changes_the_decision_in_predict_and_score(site, sample, scored, capsys):
     path, record = site
-    card_threshold = read_card(default_model())["threshold"]
-    low, high = sorted((card_threshold, record["threshold"]))
-    changed = sorted(p for p, row in scored.items() if low <= float(row["probability"]) < high)
-    assert changed, "the sample should hold films between the card's and the site's threshold"
     assert {float(row["threshold"]) for row in scored.values()} == {record["threshold"]}
     flagged = {p for p, row in scored.items() if row["label"] == "PNEUMONIA"}
     assert flagged == {p for p, row in scored.items() if float(row["probability"]) >= record["threshold"]}
+
+    # Target 1.0 puts the site threshold at the sample's least suspicious pneumonia film, below the
+    # card's (which the sample's one missed pneumonia film sits under): that film changes decision.
+    path = sample.parent / "site_all.json"
+    assert main(["calibrate", str(sample), "--target-sensitivity", "1.0", "--out", str(path)]) == 0
+    record = json.loads(path.read_text())
+    capsys.readouterr()
+    low, high = sorted((read_card(default_model())["threshold"], record["threshold"]))
+    changed = sorted(p for p, row in scored.items() if low <= float(row["probability"]) < high)
+    assert changed, "the sample should hold films between the card's and the site's threshold"
 
     film = str(sample / changed[0])
     assert main(["predict", "--json", film]) == 0
@@ -205,3 +211,5 @@ def test_wilson_interval():
     assert low == 0 and high == pytest.approx(3.8415 / 13.8415, abs=1e-4)
     low, high = wilson_interval(45, 50)
     assert low == pytest.approx(0.7864, abs=1e-3) and high == pytest.approx(0.9565, abs=1e-3)
+    low, high = wilson_interval(204, 204)  # every one: the upper bound is 1 itself, not just under it
+    assert high == 1.0 and low == pytest.approx(204 / (204 + 3.8415), abs=1e-4)

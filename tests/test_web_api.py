@@ -45,8 +45,8 @@ def normal_film(train_dir) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def fullres_film(fullres_dir) -> bytes:
-    return sorted(fullres_dir.glob("*.png"))[0].read_bytes()
+def fullsize_film(fullsize_dir) -> bytes:
+    return sorted(fullsize_dir.glob("*.png"))[0].read_bytes()
 
 
 def post_film(client, data: bytes, name: str = "film.jpeg", content_type: str = "image/jpeg", **kwargs):
@@ -73,7 +73,7 @@ def test_health_reports_model_backend_runtime_and_versions(client, reference):
     assert "model_path" not in health  # no filesystem paths to the network
 
 
-@pytest.mark.parametrize("which", ["normal_film", "fullres_film"])
+@pytest.mark.parametrize("which", ["normal_film", "fullsize_film"])
 def test_predict_matches_the_model_and_returns_its_heatmap(client, reference, request, which):
     data = request.getfixturevalue(which)
     response = post_film(client, data)
@@ -135,10 +135,10 @@ def test_quality_gate_refusals_are_422(client):
         assert response.get_json()["code"] == code
 
 
-def test_oversize_upload_is_413(fullres_film):
+def test_oversize_upload_is_413(fullsize_film):
     app = create_app(ServeConfig(max_upload_mb=0.25))
-    assert len(fullres_film) > 0.25 * 1024 * 1024
-    response = post_film(app.test_client(), fullres_film, content_type="image/png")
+    assert len(fullsize_film) > 0.25 * 1024 * 1024
+    response = post_film(app.test_client(), fullsize_film, content_type="image/png")
     assert response.status_code == 413
     assert "0.25 MB" in response.get_json()["error"]
 
@@ -236,9 +236,9 @@ def test_concurrent_requests_all_get_the_right_answer(train_dir, reference):
         assert answers[i]["probability"] == pytest.approx(reference.predict(film).probability, abs=1e-6)
 
 
-def test_uploads_are_not_spooled_to_disk(client, fullres_film):
+def test_uploads_are_not_spooled_to_disk(client, fullsize_film):
     """Werkzeug spools uploads over 500 KB to a temporary file; a film must stay in memory."""
-    assert len(fullres_film) > 500 * 1024
+    assert len(fullsize_film) > 500 * 1024
     written = []
     me = threading.get_ident()
     tmp = os.path.realpath(tempfile.gettempdir())
@@ -252,7 +252,7 @@ def test_uploads_are_not_spooled_to_disk(client, fullres_film):
                 written.append(path)
 
     # Encoded here, in memory: the test client would itself spool a large body to a temporary file.
-    boundary, body = encode_multipart(MultiDict({"file": FileStorage(io.BytesIO(fullres_film), "f.png")}))
+    boundary, body = encode_multipart(MultiDict({"file": FileStorage(io.BytesIO(fullsize_film), "f.png")}))
     watching = True
     sys.addaudithook(audit)  # hooks cannot be removed; this one goes quiet below
     try:
@@ -295,10 +295,10 @@ def test_capture_without_a_camera_is_404(client):
     assert response.get_json()["code"] == "no_camera"
 
 
-def test_capture_from_a_replay_camera_is_scored(fullres_dir, reference, tmp_path):
+def test_capture_from_a_replay_camera_is_scored(fullsize_dir, reference, tmp_path):
     camera = pytest.importorskip("pneumo_edge.edge.films.camera",
                                  reason="the camera module (edge/films/camera.py) is not in this tree")
-    kind = f"replay:{fullres_dir}"
+    kind = f"replay:{fullsize_dir}"
     app = create_app(ServeConfig(camera=kind, save_dir=tmp_path))
     client = app.test_client()
     assert client.get("/api/health").get_json()["camera"] == {"kind": kind}

@@ -80,7 +80,7 @@ def wait_for_result(driver, name: str):
         "const img = document.getElementById('heatmap'); return img.complete && img.naturalWidth > 0;"))
 
 
-def test_page_scores_a_chosen_and_a_dropped_film(server, browser, train_dir, fullres_dir):
+def test_page_scores_a_chosen_and_a_dropped_film(server, browser, train_dir, fullsize_dir):
     reference = Classifier(Options())
     browser.get(f"{server}/?token={TOKEN}")
     assert browser.current_url == f"{server}/"  # the token left the address bar for a cookie
@@ -103,7 +103,7 @@ def test_page_scores_a_chosen_and_a_dropped_film(server, browser, train_dir, ful
     assert browser.execute_script("return document.getElementById('heatmap').naturalWidth") == 448
     assert "ms on the device" in browser.find_element(By.ID, "time").text
 
-    dropped = sorted(fullres_dir.glob("*.png"))[0]
+    dropped = sorted(fullsize_dir.glob("*.png"))[0]
     browser.execute_script(DROP, base64.b64encode(dropped.read_bytes()).decode(), dropped.name, "image/png")
     wait_for_result(browser, dropped.name)
     assert browser.find_element(By.ID, "label").text == reference.predict(dropped).label

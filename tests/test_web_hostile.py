@@ -17,7 +17,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hostile_films import CASES, photo_12mp_png
+from hostile_films import CASES, jpeg_baseline_dicom, photo_12mp_png
 from serve_process import HOST, ServeProcess, multipart
 
 from pneumo_edge.edge.classifier import Classifier, Options
@@ -38,8 +38,8 @@ def served():
 
 
 @pytest.fixture(scope="module")
-def films(fullres_dir) -> dict[str, bytes]:
-    return {case.name: case.build(fullres_dir) for case in CASES}
+def films(fullsize_dir) -> dict[str, bytes]:
+    return {case.name: case.build(fullsize_dir) for case in CASES}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -55,8 +55,8 @@ def test_each_film_gets_its_answer_within_the_memory_ceiling(served, films, case
     assert peak < PEAK_MB, f"{case.name}: peak RSS {peak:.0f} MiB"
 
 
-def test_a_dicom_without_its_preamble_scores_as_the_whole_file(served, films, fullres_dir):
-    whole = (fullres_dir / "chest_cr_monochrome2.dcm").read_bytes()
+def test_a_dicom_without_its_preamble_scores_as_the_whole_file(served, films, fullsize_dir):
+    whole = jpeg_baseline_dicom(fullsize_dir)
     expected = Classifier(Options()).predict(whole).probability
     for data in (whole, films["no_preamble_dicom"]):
         status, answer = served.predict(data, "film.dcm", headers=BEARER)
@@ -108,10 +108,10 @@ def test_a_silent_connection_is_closed_by_the_server(served):
         sock.close()
 
 
-def test_a_full_queue_answers_503_while_the_page_and_health_answer(fullres_dir):
+def test_a_full_queue_answers_503_while_the_page_and_health_answer(fullsize_dir):
     server = ServeProcess("--queue", "1")  # two films at a time: one scoring, one waiting
     try:
-        body, content_type = multipart(photo_12mp_png(fullres_dir), "photo.png")
+        body, content_type = multipart(photo_12mp_png(fullsize_dir), "photo.png")
         with ThreadPoolExecutor(6) as pool:
             uploads = [pool.submit(server.request, "POST", "/api/predict", body,
                                    headers={"Content-Type": content_type})

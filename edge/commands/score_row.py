@@ -54,7 +54,8 @@ def score_one(context: Context, relative: str) -> dict:
         data = read_bounded(context.folder / relative, context.max_bytes, row)
         row["sha256"] = hashlib.sha256(data).hexdigest()
         prediction = context.classifier.predict(data)
-        row.update(probability=f"{prediction.probability:.6f}", label=prediction.label, scope=prediction.scope.status)
+        # 8 decimals hold an int8 output (k / 256) exactly, so probability >= threshold matches the label.
+        row.update(probability=f"{prediction.probability:.8f}", label=prediction.label, scope=prediction.scope.status)
         if context.heatmap is not None and prediction.cam is not None:
             row["heatmap"] = str(save_overlay(prediction.film.image, prediction.cam, context.heatmap, name=relative))
     except OutOfScope as exc:
