@@ -25,8 +25,10 @@ from ..commands.results_file import COLUMNS, IDENTITY, acquire_lock, decode_path
 from ..errors import PneumoError
 from .arrow import require_pyarrow
 
-BLOCK_ROWS = 1000
-BLOCK_SECONDS = 10.0
+#: What a kill can cost: the rows not yet in a block, at most this many films or seconds of scoring.
+#: Small files cost readers little next to a record that must survive kills.
+BLOCK_ROWS = 256
+BLOCK_SECONDS = 5.0
 BLOCK = re.compile(r"part-(\d{6,})\.parquet")
 LOCK = ".lock"
 

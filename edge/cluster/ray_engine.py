@@ -10,6 +10,8 @@ nodes must see the films at the same paths or URIs.
 What a kill costs: a row reaches the record only once it came back to the driver, so
 films in flight when the driver dies have no row and the next run scores them; Ray
 restarts an actor that dies and runs its batch again, so a worker killed costs nothing.
+A driver SIGKILLed leaves the local Ray it started to stop itself; Ray's two node agents
+(``ray::DashboardAgent``, ``ray::RuntimeEnvAgent``) have been seen to outlive it (Ray 2.60).
 """
 
 from __future__ import annotations
@@ -35,12 +37,18 @@ def ray_rows(films: list[str], *, make: Callable, threads: int, actors: int | No
     """Rows for ``films`` in the order they finish; starts (or joins) Ray on the first row asked for."""
     ray = import_ray()
     started = time.monotonic()
-    owned = _connect(ray, address, verbose)
+    owned = not ray.is_initialized()  # a program that called ray.init itself keeps its connection
+    if owned:
+        _connect(ray, address, verbose)
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the run's own progress line says it all
     try:
         cpus = int(ray.cluster_resources().get("CPU", 0))
         actors = actors or max(1, cpus // threads)
-        say(f"Ray {ray.__version__}: {'started on this machine' if owned else f'joined {address}'} in "
-            f"{time.monotonic() - started:.1f} s, {cpus} CPUs; {actors} actor(s) x {threads} thread(s)")
+        how = "using the Ray this process had joined" if not owned else \
+            f"joined {address}" if address else "started on this machine"
+        say(f"Ray {ray.__version__}: {how} in {time.monotonic() - started:.1f} s, {cpus} CPUs; "
+            f"{actors} actor(s) x {threads} thread(s)")
         if actors * threads > cpus:
             say(f"warning: {actors} actor(s) x {threads} thread(s) need {actors * threads} CPUs and the cluster "
                 f"has {cpus}: the rest wait for an autoscaler to add nodes")
@@ -66,8 +74,8 @@ def import_ray():
     return ray
 
 
-def _connect(ray, address: str | None, verbose: bool) -> bool:
-    """Start a local Ray (True: ours to stop) or join the one at ``address`` (False)."""
+def _connect(ray, address: str | None, verbose: bool) -> None:
+    """Start a local Ray or join the one at ``address``; ``ray.shutdown`` stops the one or leaves the other."""
     level = logging.INFO if verbose else logging.ERROR
     kwargs = dict(logging_level=level, log_to_driver=verbose)
     try:
@@ -80,6 +88,3 @@ def _connect(ray, address: str | None, verbose: bool) -> bool:
         raise PneumoError(f"cannot start or join {where}: {str(exc).splitlines()[0]}", code="ray_unavailable",
                           hint="--ray-address auto joins the cluster this machine belongs to; "
                                "ray://HOST:10001 one elsewhere") from None
-    logging.getLogger("ray.data").setLevel(level)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    return not address

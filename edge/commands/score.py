@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         tally = _score(todo, results, _rows(todo, args, context, make))
     finally:
         _close(results)
-    _report(tally, found, results)
+    _report(tally, found, results, where="in the manifest" if manifest else "under the folder")
     return 130 if tally["interrupted"] else 0
 
 
@@ -173,6 +173,8 @@ def _rows(todo: list[str], args, context, make) -> Iterator[dict]:
     """This run's rows, from the engine asked for, in the order they finish."""
     from .score_row import score_one, worker_died_row
 
+    if not todo:  # nothing to start Ray or worker processes for
+        return (row for row in ())
     if args.engine == "ray":
         from ..cluster.ray_engine import ray_rows
 
@@ -267,7 +269,7 @@ def _close(results) -> None:
              "a film's last row is its current one")
 
 
-def _report(tally: dict, found, results) -> None:
+def _report(tally: dict, found, results, *, where: str) -> None:
     """The run's line, then every film under the folder that has no score and why, then what was passed over."""
     elapsed = time.monotonic() - tally["started"]
     labels, errors = tally["labels"], tally["errors"]
@@ -283,7 +285,7 @@ def _report(tally: dict, found, results) -> None:
     rows = [results.current.get(entry.relative) for entry in found.films]
     failed = [row for row in rows if row and row.get("error_code")]
     missing = sum(row is None for row in rows)
-    _say(f"record: {len(found.films)} films under the folder, {len(found.films) - len(failed) - missing} scored, "
+    _say(f"record: {len(found.films)} films {where}, {len(found.films) - len(failed) - missing} scored, "
          f"{len(failed)} could not be scored" + (f", {missing} not scored yet" if missing else "")
          + (":" if failed else ""))
     for row in failed:
