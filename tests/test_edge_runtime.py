@@ -36,7 +36,8 @@ def test_predict_in_a_fresh_process_never_loads_tensorflow(fullres_dir):
     lines = result.stdout.strip().splitlines()
     prediction, report = json.loads(lines[0]), json.loads(lines[-1])
     assert report == {"rc": 0, "tf": []}
-    assert prediction["label"] in ("NORMAL", "PNEUMONIA") and prediction["model"].startswith("pneumo_efficientnet_lite0-int8@")
+    assert prediction["label"] in ("NORMAL", "PNEUMONIA")
+    assert prediction["model"].startswith("pneumo_efficientnet_lite0-int8@")
 
 
 def test_predict_cli_one_line_per_film_and_json(fullres_dir, train_dir, capsys, tmp_path):
@@ -165,7 +166,8 @@ def test_the_fused_input_is_the_scaled_and_quantized_tensor_on_every_kind_of_fil
     kinds = film_kinds(film, np.asarray(film), (train_dir / "NORMAL" / "IM-0115-0001.jpeg").read_bytes())
     for name in ("16-bit PNG, one value",):  # refused by the gate as blank: nothing reaches the model
         kinds.pop(name)
-    for model in ("pneumo_efficientnet_lite0_int8", "pneumo_mobilenet_int8", "pneumo_mobilenet_float32", "pneumo_shallow_int8"):
+    for model in ("pneumo_efficientnet_lite0_int8", "pneumo_mobilenet_int8", "pneumo_mobilenet_float32",
+                  "pneumo_shallow_int8"):
         classifier = Classifier(Options(model=model, threads=1))
         detail = classifier.interpreter.get_input_details()[0]
         for name, data in kinds.items():
