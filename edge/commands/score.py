@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="results file (a folder with --format parquet): one current row per film; a rerun "
                              "scores only new, changed and transiently failed films")
     parser.add_argument("--format", choices=["csv", "jsonl", "parquet"], default=None,
-                        help="default: from --out's extension (.jsonl), parquet if --out is a folder, else csv")
+                        help="default: parquet if --out is a Parquet results folder, jsonl for a .jsonl, else csv")
     parser.add_argument("--workers", type=positive_int, default=1,
                         help="local engine: processes, each with its own interpreter")
     cluster = parser.add_argument_group("archive scale (the [cluster] extra; docs/scale.md)")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     folder, out = Path(args.folder), Path(args.out)
     manifest = _check_source(folder, args)
-    fmt = args.format or ("parquet" if out.is_dir() else "jsonl" if out.suffix.lower() == ".jsonl" else "csv")
+    fmt = args.format or _format_of(out)
     if fmt != "parquet":
         check_writable(out)
     heatmap = _heatmap_folder(args.heatmap, folder)
@@ -116,6 +116,13 @@ def run(args: argparse.Namespace) -> int:
         _close(results)
     _report(tally, found, results, where="in the manifest" if manifest else "under the folder")
     return 130 if tally["interrupted"] else 0
+
+
+def _format_of(out: Path) -> str:
+    """An existing Parquet results dataset (a folder with its lock file) is parquet; else by the extension."""
+    if out.is_dir() and (out / ".lock").is_file():
+        return "parquet"
+    return "jsonl" if out.suffix.lower() == ".jsonl" else "csv"
 
 
 def _check_source(source: Path, args) -> bool:
