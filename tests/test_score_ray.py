@@ -168,6 +168,56 @@ def test_sigkill_of_the_driver_then_a_rerun_scores_every_film_once(ray_address, 
     assert all(rows[film] == row for film, row in written.items())  # finished rows were kept, not redone
 
 
+def test_a_killed_actor_worker_costs_no_row_and_no_duplicate(ray_address, train_dir, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    sources = sorted((train_dir / "NORMAL").glob("*.jpeg"))[:400]
+    for path in sources:
+        os.symlink(path, folder / path.name)
+    out = tmp_path / "results.csv"
+    process = subprocess.Popen(COMMAND + [str(folder), "--out", str(out), "--engine", "ray", "--ray-address",
+                                          ray_address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim, deadline = None, time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline and process.poll() is None:
+        if out.exists() and out.read_text().count("\n") > 40:
+            victim = next(iter(_actor_workers(os.getpid())), None)  # this module's Ray is this process's child
+        time.sleep(0.02)
+    assert victim, "an actor should be scoring"
+    os.kill(victim, signal.SIGKILL)
+    assert process.wait(timeout=240) == 0
+    rows = read_csv(out)  # asserts one row per film
+    assert sorted(rows) == sorted(path.name for path in sources)
+    assert not [row for row in rows.values() if row["error_code"] not in ("", "out_of_scope")]
+
+
+def _actor_workers(root: int) -> list[int]:
+    """Ray Data actor processes descended from ``root`` (Ray names them ``ray::MapWorker...``)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == root:
+                return True
+        return False
+
+    found = []
+    for pid in parents:
+        try:
+            named = Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::MapWorker")
+        except OSError:
+            continue
+        if named and descends(pid):
+            found.append(pid)
+    return found
+
+
 def test_without_ray_the_ray_engine_is_one_line_naming_the_extra(films, tmp_path):
     out = tmp_path / "results.csv"
     code = ("import sys; sys.modules['ray'] = None; from pneumo_edge.edge.cli import main; "
