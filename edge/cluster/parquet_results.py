@@ -44,8 +44,10 @@ class ParquetResults:
         _check_folder(self.path)
         self.replaced_to: Path | None = None
         if new and self.path.exists():
+            old_lock = acquire_lock(self.path / LOCK, self.path)  # never move a dataset another run is writing
             self.replaced_to = self.path.with_name(f"{self.path.name}.{time.strftime('%Y%m%dT%H%M%S')}")
             os.replace(self.path, self.replaced_to)
+            os.close(old_lock)
         self.path.mkdir(exist_ok=True)
         self._lock_fd = acquire_lock(self.path / LOCK, self.path)
         self.current: dict[str, dict] = {}
