@@ -168,6 +168,24 @@ def test_sigkill_of_the_driver_then_a_rerun_scores_every_film_once(ray_address, 
     assert all(rows[film] == row for film, row in written.items())  # finished rows were kept, not redone
 
 
+def test_ctrl_c_keeps_every_row_and_says_how_to_resume(ray_address, train_dir, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for path in sorted((train_dir / "NORMAL").glob("*.jpeg"))[:400]:
+        os.symlink(path, folder / path.name)
+    out = tmp_path / "results.csv"
+    process = subprocess.Popen(COMMAND + [str(folder), "--out", str(out), "--engine", "ray", "--ray-address",
+                                          ray_address], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") > 40):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err
+    assert "run the same command again to score the rest" in err
+    assert 0 < len(read_csv(out)) < 400
+
+
 def test_a_killed_actor_worker_costs_no_row_and_no_duplicate(ray_address, train_dir, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()

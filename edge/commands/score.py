@@ -120,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _format_of(out: Path) -> str:
     """An existing Parquet results dataset (a folder with its lock file) is parquet; else by the extension."""
-    if out.is_dir() and (out / ".lock").is_file():
-        return "parquet"
-    return "jsonl" if out.suffix.lower() == ".jsonl" else "csv"
+    from .results_file import format_for
+
+    return "parquet" if out.is_dir() and (out / ".lock").is_file() else format_for(out, None)
 
 
 def _check_source(source: Path, args) -> bool:
