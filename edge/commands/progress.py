@@ -1,4 +1,4 @@
-"""A dependency-free progress line with rate and ETA (a bar on a terminal, periodic lines otherwise)."""
+"""A dependency-free progress line: done, rate, ETA and errors (a bar on a terminal, periodic lines otherwise)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import time
 
 class Progress:
     def __init__(self, total: int, stream=None, every_s: float = 10.0):
-        self.total, self.count, self.started = total, 0, time.monotonic()
+        self.total, self.count, self.errors, self.started = total, 0, 0, time.monotonic()
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.every_s, self.last = (0.2 if self.tty else every_s), 0.0
 
-    def update(self, step: int = 1) -> None:
+    def update(self, step: int = 1, errors: int = 0) -> None:
         self.count += step
+        self.errors += errors
         now = time.monotonic()
         if now - self.last >= self.every_s or self.count == self.total:
             self.last = now
@@ -28,7 +29,7 @@ class Progress:
         width = 24
         filled = int(width * self.count / self.total) if self.total else width
         return (f"[{'#' * filled}{'.' * (width - filled)}] {self.count}/{self.total} "
-                f"{rate:.1f} films/s ETA {_clock(eta)}")
+                f"{rate:.1f} films/s ETA {_clock(eta)} errors {self.errors}")
 
     def close(self) -> None:
         if self.tty:

@@ -88,7 +88,7 @@ class ResultsFile:
         self.path, self.format, self.identity = Path(path), fmt, {k: str(identity[k]) for k in IDENTITY}
         check_writable(self.path)
         self.lock = self.path.with_name(f".{self.path.name}.lock")
-        self._lock_fd = _acquire(self.lock, self.path)
+        self._lock_fd = acquire_lock(self.lock, self.path)
         self.replaced_to: Path | None = None
         self.dropped_lines = 0
         self.current: dict[str, dict] = {}
@@ -186,7 +186,7 @@ class ResultsFile:
             self._last_sync = time.monotonic()
 
     def _line(self, record: dict) -> str:
-        values = {key: _field(key, record.get(key)) for key in COLUMNS}
+        values = {key: field_text(key, record.get(key)) for key in COLUMNS}
         if self.format == "jsonl":
             return json.dumps({key: value for key, value in values.items() if value != ""},
                               ensure_ascii=False) + "\n"
@@ -212,7 +212,7 @@ class ResultsFile:
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        _fsync_folder(self.path.parent)
+        fsync_folder(self.path.parent)
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -246,7 +246,7 @@ def check_writable(path: Path) -> None:
         raise PneumoError(f"--out {path}: the folder {path.parent} {why}", code="bad_out")
 
 
-def _acquire(lock: Path, path: Path) -> int:
+def acquire_lock(lock: Path, path: Path) -> int:
     import fcntl
 
     try:
@@ -265,7 +265,7 @@ def _acquire(lock: Path, path: Path) -> int:
     return fd
 
 
-def _field(key: str, value) -> str:
+def field_text(key: str, value) -> str:
     if value is None:
         return ""
     return value if key == "path_b64" else one_line(str(value))
@@ -281,7 +281,7 @@ def _clip(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

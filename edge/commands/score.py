@@ -1,11 +1,13 @@
-"""``pneumo score DIR --out results.csv``: keep a folder's record of scores current.
+"""``pneumo score SOURCE --out results.csv``: keep a folder's (or a manifest's) record of scores current.
 
 Each run brings the results file up to date with the folder: it scores the films
 that have no row, that changed since their row (size or modification time; with
 ``--check-content`` also the sha256), and those whose error may be gone now
 (:data:`~.results_file.TRANSIENT_ERRORS`; ``--retry-errors`` retries every error).
 The per-film work is :func:`~.score_row.score_one`; the file's guarantees are in
-:mod:`.results_file`; the walk's in :mod:`.score_walk`.
+:mod:`.results_file`; the walk's in :mod:`.score_walk`. A manifest (the films named by a
+CSV or Parquet file, paths or URIs), the Parquet results dataset (``--format parquet``)
+and the Ray engine (``--engine ray``) are the archive-scale parts, in :mod:`..cluster`.
 """
 
 from __future__ import annotations
@@ -18,23 +20,38 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import PneumoError
 from .options import add_model_arguments, options_from, positive_int
 from .score_row import DEFAULT_MAX_FILE_MB
 
-HELP = "score a folder of films into a CSV or JSONL record, kept current by each rerun"
+HELP = "score a folder of films into a CSV, JSONL or Parquet record, kept current by each rerun"
+ENGINES = ("local", "ray")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", metavar="DIR", help="folder of films, walked recursively (symlinked folders too)")
+    parser.add_argument("folder", metavar="SOURCE",
+                        help="folder of films, walked recursively (symlinked folders too); or a manifest: a .csv "
+                             "or .parquet file with a path column (paths relative to its folder, or URIs such "
+                             "as s3://bucket/film.png, read with pyarrow: the [cluster] extra)")
     parser.add_argument("--out", required=True,
-                        help="results file: one current row per film; a rerun scores only new, changed "
-                             "and transiently failed films")
-    parser.add_argument("--format", choices=["csv", "jsonl"], default=None,
-                        help="default: from --out's extension (.jsonl) else csv")
-    parser.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own interpreter")
+                        help="results file (a folder with --format parquet): one current row per film; a rerun "
+                             "scores only new, changed and transiently failed films")
+    parser.add_argument("--format", choices=["csv", "jsonl", "parquet"], default=None,
+                        help="default: parquet if --out is a Parquet results folder, jsonl for a .jsonl, else csv")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="local engine: processes, each with its own interpreter")
+    cluster = parser.add_argument_group("archive scale (the [cluster] extra; docs/scale.md)")
+    cluster.add_argument("--engine", choices=ENGINES, default="local",
+                         help="local: this process and --workers; ray: a Ray Data actor pool (default: local)")
+    cluster.add_argument("--ray-address", default=None,
+                         help="with --engine ray: join this cluster (auto, HOST:PORT or ray://HOST:10001) "
+                              "instead of starting a Ray on this machine's cores")
+    cluster.add_argument("--actors", type=positive_int, default=None,
+                         help="with --engine ray: actors, each with its own interpreter of --threads threads "
+                              "(default: the cluster's CPUs / --threads)")
     parser.add_argument("--heatmap", metavar="DIR", default=None,
                         help="write a heatmap overlay PNG per film here, in the films' own sub-folders")
     parser.add_argument("--max-file-mb", type=positive_int, default=DEFAULT_MAX_FILE_MB,
@@ -50,49 +67,132 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..heatmap import require_heatmap
-    from .results_file import ResultsFile, check_writable, format_for
+    from .results_file import check_writable
     from .score_row import make_context
-    from .score_walk import walk
 
     folder, out = Path(args.folder), Path(args.out)
-    if not folder.is_dir():
-        raise PneumoError(f"no folder at {folder}", code="no_folder")
-    check_writable(out)
+    manifest = _check_source(folder, args)
+    fmt = args.format or _format_of(out)
+    if fmt != "parquet":
+        check_writable(out)
     heatmap = _heatmap_folder(args.heatmap, folder)
     options = options_from(args)
+    if args.engine == "ray" and options.threads is None:  # one actor per core: each interpreter on one thread
+        options.threads = 1
     if args.workers > 1 and options.threads is None:  # share the cores, do not oversubscribe them
         options.threads = max(1, (os.cpu_count() or 1) // args.workers)
-    make = functools.partial(make_context, options, str(folder), str(heatmap) if heatmap else None,
-                             max_bytes=args.max_file_mb << 20)
+    base, read = str(folder), None
+    if manifest:
+        from ..cluster.location import read_location
+
+        base = str(folder.parent.resolve())
+        read = functools.partial(read_location, base)
+    make = functools.partial(make_context, options, base, str(heatmap) if heatmap else None,
+                             max_bytes=args.max_file_mb << 20, read=read)
     context = make()  # fails fast, in this process, on a bad model or backend
     classifier = context.classifier
     if heatmap:
         require_heatmap(classifier)
-    try:
-        results = ResultsFile(out, format_for(out, args.format),
-                              {"model": classifier.id, "threshold": classifier.threshold}, new=args.new)
-    except OSError as exc:
-        raise _write_error(exc, out, 0) from None
+    results = _open_results(out, fmt, {"model": classifier.id, "threshold": classifier.threshold}, args.new)
     try:
         if results.replaced_to:
-            _say(f"started a new {out}; the old file is kept as {results.replaced_to}")
-        found = walk(folder, exclude=(out, heatmap) if heatmap else (out,))
+            _say(f"started a new {out}; the old one is kept as {results.replaced_to}")
+        found = _listing(folder, manifest, exclude=(out, heatmap) if heatmap else (out,))
         todo = [entry.relative for entry in found.films
                 if _why_score(results.current.get(entry.relative), entry, args)]
+        where = f"in {folder}" if manifest else f"under {folder}"
         if not found.films:
-            _say(f"warning: no films under {folder}" + (f" (passed over: {found.summary()})" if found.summary()
-                                                          else " (is it the right folder, is the share mounted?)"))
+            _say(f"warning: no films {where}" + (f" (passed over: {found.summary()})" if found.summary()
+                                                 else " (is it the right folder, is the share mounted?)"))
             return 1
-        _say(f"{len(found.films)} films under {folder}; {len(found.films) - len(todo)} current in {out}; "
-             f"scoring {len(todo)} with {args.workers} worker(s)")
+        _say(f"{len(found.films)} films {where}; {len(found.films) - len(todo)} current in {out}; "
+             f"scoring {len(todo)} with " + ("the ray engine" if args.engine == "ray" else
+                                             f"{args.workers} worker(s)"))
         _say(f"model {classifier.id} on {classifier.backend} ({classifier.runtime.name} {classifier.runtime.version}); "
              f"threshold {classifier.threshold:.3f} from {classifier.threshold_source}; out-of-scope check "
              f"{classifier.scope_note()}")
-        tally = _score(todo, results, workers=args.workers, context=context, make=make)
+        tally = _score(todo, results, _rows(todo, args, context, make))
     finally:
         _close(results)
-    _report(tally, found, results)
+    _report(tally, found, results, where="in the manifest" if manifest else "under the folder")
     return 130 if tally["interrupted"] else 0
+
+
+def _format_of(out: Path) -> str:
+    """An existing Parquet results dataset (a folder with its lock file) is parquet; else by the extension."""
+    from .results_file import format_for
+
+    return "parquet" if out.is_dir() and (out / ".lock").is_file() else format_for(out, None)
+
+
+def _check_source(source: Path, args) -> bool:
+    """Whether ``source`` is a manifest (else a folder); one line for what cannot be used with it."""
+    from ..cluster.manifest import SUFFIXES, is_manifest
+
+    manifest = is_manifest(source)
+    if not manifest and not source.is_dir():
+        kind = f"a {source.suffix} file, not a manifest ({' or '.join(SUFFIXES)})" if source.is_file() else "missing"
+        raise PneumoError(f"no folder or manifest at {source} ({kind})", code="no_folder")
+    refusals = [(manifest and args.check_content, "--check-content needs a folder SOURCE (a manifest's films are "
+                                                  "not listed with their sizes)"),
+                (manifest and args.heatmap, "--heatmap needs a folder SOURCE: a manifest's names may be absolute "
+                                            "paths or URIs, with no folder of their own to mirror"),
+                (args.engine == "ray" and args.heatmap, "--heatmap is the local engine's: Ray actors would draw "
+                                                        "the overlays on the cluster's nodes"),
+                (args.engine == "ray" and args.workers > 1, "--workers is the local engine's; with --engine ray "
+                                                            "give --actors"),
+                (args.engine != "ray" and (args.actors or args.ray_address), "--actors and --ray-address need "
+                                                                             "--engine ray")]
+    for refused, why in refusals:
+        if refused:
+            raise PneumoError(why, code="bad_arguments")
+    if args.engine == "ray":  # before anything is written: without the extra, one line and nothing else
+        from ..cluster.ray_engine import import_ray
+
+        import_ray()
+    return manifest
+
+
+def _listing(source: Path, manifest: bool, exclude: tuple):
+    from .score_walk import walk
+
+    if manifest:
+        from ..cluster.manifest import read_manifest
+
+        return read_manifest(source)
+    return walk(source, exclude=exclude)
+
+
+def _open_results(out: Path, fmt: str, identity: dict, new: bool):
+    try:
+        if fmt == "parquet":
+            from ..cluster.parquet_results import ParquetResults
+
+            return ParquetResults(out, identity, new=new)
+        from .results_file import ResultsFile
+
+        return ResultsFile(out, fmt, identity, new=new)
+    except OSError as exc:
+        raise _write_error(exc, out, 0) from None
+
+
+def _rows(todo: list[str], args, context, make) -> Iterator[dict]:
+    """This run's rows, from the engine asked for, in the order they finish."""
+    from .score_row import score_one, worker_died_row
+
+    if not todo:  # nothing to start Ray or worker processes for
+        return (row for row in ())
+    if args.engine == "ray":
+        from ..cluster.ray_engine import ray_rows
+
+        return ray_rows(todo, make=make, threads=context.classifier.options.threads, actors=args.actors,
+                        address=args.ray_address, verbose=args.verbose, say=_say)
+    if args.workers > 1 and len(todo) > 1:
+        from .score_pool import pool_rows
+
+        return pool_rows(todo, args.workers, make_context=make, score=score_one,
+                         died=lambda film, code: worker_died_row(context.classifier, film, code))
+    return (score_one(context, film) for film in todo)
 
 
 def _heatmap_folder(given: str | None, folder: Path) -> Path | None:
@@ -116,12 +216,13 @@ def _why_score(row: dict | None, entry, args) -> str | None:
     if row is None:
         return "new"
     folder, max_bytes = Path(args.folder), args.max_file_mb << 20
-    if row.get("size") != str(entry.size) or row.get("mtime_ns") != str(entry.mtime_ns):
+    listed = entry.size is not None  # a manifest's films are not stat'ed up front: a million objects would be
+    if listed and (row.get("size") != str(entry.size) or row.get("mtime_ns") != str(entry.mtime_ns)):
         return "changed"
     code = row.get("error_code")
     if code in TRANSIENT_ERRORS or (code and args.retry_errors):
         return "retry"
-    if code == "too_large" and entry.size <= max_bytes:
+    if code == "too_large" and (entry.size if listed else int(row.get("size") or 0)) <= max_bytes:
         return "limit raised"
     if args.check_content and row.get("sha256") and entry.size <= max_bytes:
         try:
@@ -133,17 +234,10 @@ def _why_score(row: dict | None, entry, args) -> str | None:
     return None
 
 
-def _score(todo: list[str], results, *, workers: int, context, make) -> dict:
-    """Score ``todo`` into ``results``; the tally of this run's rows."""
+def _score(todo: list[str], results, rows: Iterator[dict]) -> dict:
+    """Write ``rows`` (those of ``todo``) into ``results``; the tally of this run's rows."""
     from .progress import Progress
-    from .score_pool import pool_rows
-    from .score_row import score_one, worker_died_row
 
-    if workers > 1 and len(todo) > 1:
-        rows = pool_rows(todo, workers, make_context=make, score=score_one,
-                         died=lambda film, code: worker_died_row(context.classifier, film, code))
-    else:
-        rows = (score_one(context, film) for film in todo)
     tally = {"labels": Counter(), "errors": Counter(), "count": 0, "interrupted": False,
              "started": time.monotonic(), "todo": len(todo)}
     progress = Progress(len(todo))
@@ -159,7 +253,7 @@ def _score(todo: list[str], results, *, workers: int, context, make) -> dict:
             else:
                 tally["labels"][row["label"]] += 1
                 tally["labels"]["out of scope"] += row.get("scope", "").startswith("out_of_scope")
-            progress.update()
+            progress.update(errors=bool(row.get("error_code")))
     except KeyboardInterrupt:
         tally["interrupted"] = True
     finally:
@@ -182,7 +276,7 @@ def _close(results) -> None:
              "a film's last row is its current one")
 
 
-def _report(tally: dict, found, results) -> None:
+def _report(tally: dict, found, results, *, where: str) -> None:
     """The run's line, then every film under the folder that has no score and why, then what was passed over."""
     elapsed = time.monotonic() - tally["started"]
     labels, errors = tally["labels"], tally["errors"]
@@ -198,7 +292,7 @@ def _report(tally: dict, found, results) -> None:
     rows = [results.current.get(entry.relative) for entry in found.films]
     failed = [row for row in rows if row and row.get("error_code")]
     missing = sum(row is None for row in rows)
-    _say(f"record: {len(found.films)} films under the folder, {len(found.films) - len(failed) - missing} scored, "
+    _say(f"record: {len(found.films)} films {where}, {len(found.films) - len(failed) - missing} scored, "
          f"{len(failed)} could not be scored" + (f", {missing} not scored yet" if missing else "")
          + (":" if failed else ""))
     for row in failed:

@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import FilmError, PneumoError
 from ..heatmap import save_overlay
@@ -29,9 +30,13 @@ class Context:
     folder: Path
     heatmap: Path | None = None
     max_bytes: int = DEFAULT_MAX_FILE_MB << 20
+    #: ``read(name, max_bytes, row) -> bytes`` for films named by a manifest (paths or URIs);
+    #: None reads the file ``name`` under ``folder`` with :func:`read_bounded`.
+    read: Callable[[str, int, dict], bytes] | None = None
 
 
-def make_context(options, folder: str, heatmap: str | None = None, *, max_bytes: int) -> Context:
+def make_context(options, folder: str, heatmap: str | None = None, *, max_bytes: int,
+                 read: Callable[[str, int, dict], bytes] | None = None) -> Context:
     from ..classifier import Classifier
 
     if not options.verbose:  # a worker process starts with Python's default warning filters
@@ -39,7 +44,7 @@ def make_context(options, folder: str, heatmap: str | None = None, *, max_bytes:
 
         silence_library_warnings()
 
-    return Context(Classifier(options), Path(folder), Path(heatmap) if heatmap else None, max_bytes)
+    return Context(Classifier(options), Path(folder), Path(heatmap) if heatmap else None, max_bytes, read)
 
 
 def base_row(classifier, relative: str) -> dict:
@@ -51,7 +56,10 @@ def score_one(context: Context, relative: str) -> dict:
     row = base_row(context.classifier, relative)
     started = time.perf_counter()
     try:
-        data = read_bounded(context.folder / relative, context.max_bytes, row)
+        if context.read is None:
+            data = read_bounded(context.folder / relative, context.max_bytes, row)
+        else:
+            data = context.read(relative, context.max_bytes, row)
         row["sha256"] = hashlib.sha256(data).hexdigest()
         prediction = context.classifier.predict(data)
         # 8 decimals hold an int8 output (k / 256) exactly, so probability >= threshold matches the label.
@@ -79,10 +87,15 @@ def read_bounded(path: Path, max_bytes: int, row: dict) -> bytes:
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
         row.update(size=info.st_size, mtime_ns=info.st_mtime_ns)
-        if info.st_size > max_bytes:
-            raise FilmError(f"refused unread: {info.st_size / 2**20:.1f} MB is over the --max-file-mb limit "
-                            f"of {max_bytes / 2**20:g} MB", code="too_large")
-        data = handle.read(max_bytes + 1)  # a file still growing stays bounded too
+        return read_stream(handle, info.st_size, max_bytes)
+
+
+def read_stream(handle, size: int, max_bytes: int) -> bytes:
+    """The bytes of an open file (or object store stream) of ``size`` bytes, refused over ``max_bytes``."""
+    if size > max_bytes:
+        raise FilmError(f"refused unread: {size / 2**20:.1f} MB is over the --max-file-mb limit "
+                        f"of {max_bytes / 2**20:g} MB", code="too_large")
+    data = handle.read(max_bytes + 1)  # a file still growing stays bounded too
     if len(data) > max_bytes:
         raise FilmError(f"refused: the file grew past the --max-file-mb limit of {max_bytes / 2**20:g} MB "
                         "while being read", code="too_large")
