@@ -325,15 +325,16 @@ def test_heatmaps_cannot_collide_keep_the_aspect_ratio_and_stay_out_of_the_walk(
     (folder / "a").mkdir(parents=True)
     shutil.copy(sorted((train_dir / "NORMAL").glob("*.jpeg"))[0], folder / "a" / "b.jpeg")
     shutil.copy(sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[0], folder / "a__b.jpeg")
-    with Image.open(sorted(fullres_dir.glob("*.png"))[0]) as film:
+    with Image.open(sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[1]) as film:  # a child's: in scope
         film.resize((1024, 700)).save(folder / "wide.png")
     heatmaps, out = folder / "heatmaps", tmp_path / "results.csv"
     assert score(folder, out, "--heatmap", heatmaps) == 0
     rows = {r["path"]: r for r in read_rows(out)}
     assert set(rows) == {"a/b.jpeg", "a__b.jpeg", "wide.png"}
     assert len({r["heatmap"] for r in rows.values()}) == 3
-    assert Path(rows["a/b.jpeg"]["heatmap"]) == heatmaps / "a" / "b.jpeg.heatmap.png"
+    assert Path(rows["a/b.jpeg"]["heatmap"]) == heatmaps / "a" / "b.jpeg.heatmap.jpg"
     with Image.open(rows["wide.png"]["heatmap"]) as overlay:
+        assert overlay.format == "JPEG" and overlay.mode == "RGB"
         assert overlay.size == (448, 306 + 30)  # the film's 1024 x 700, long side 448, above a 30 px legend
         legend = overlay.convert("RGB").crop((0, 310, 448, 316))
         assert legend.getpixel((2, 2))[2] > 100 and legend.getpixel((445, 2))[0] > 200  # blue to red
@@ -438,11 +439,12 @@ def test_a_full_disk_is_one_line_and_loses_nothing(film_folder, tmp_path, small_
     heat_out = tmp_path / "h.csv"
     assert score(film_folder, heat_out, "--heatmap", small_disk / "heat") == 0
     full = [r for r in read_rows(heat_out) if r["error_code"] == "disk_full"]
-    assert len(full) == 27 and all(r["label"] and "cannot write its heatmap" in r["error"] for r in full)
+    refused = sum(r["error_code"] == "out_of_scope" for r in read_rows(heat_out))  # the adult film: no map drawn
+    assert len(full) == 27 - refused and all(r["label"] and "cannot write its heatmap" in r["error"] for r in full)
     filler.unlink()
     capsys.readouterr()
     assert score(film_folder, heat_out, "--heatmap", small_disk / "heat") == 0
-    assert "; scoring 28 with" in capsys.readouterr().err  # the 27 and the truncated film
+    assert f"; scoring {len(full) + 1} with" in capsys.readouterr().err  # those and the truncated film
     rows = read_rows(heat_out)
     assert len(rows) == 29 and "disk_full" not in {r["error_code"] for r in rows}
     assert all(Path(r["heatmap"]).stat().st_size > 0 for r in rows if not r["error_code"])

@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: from --out's extension (.jsonl) else csv")
     parser.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own interpreter")
     parser.add_argument("--heatmap", metavar="DIR", default=None,
-                        help="write a heatmap overlay PNG per film here, in the films' own sub-folders")
+                        help="write a heatmap overlay JPEG (with its legend) per film here, in the films' own "
+                             "sub-folders")
     parser.add_argument("--max-file-mb", type=positive_int, default=DEFAULT_MAX_FILE_MB,
                         help="refuse, unread, a file larger than this (default: %(default)s)")
     parser.add_argument("--retry-errors", action="store_true", help="score again every film whose row is an error")
