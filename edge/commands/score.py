@@ -14,7 +14,6 @@ import argparse
 import errno
 import functools
 import hashlib
-import os
 import sys
 import time
 from collections import Counter
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from ..errors import PneumoError
 from .options import add_model_arguments, options_from, positive_int
+from .score_pool import MAX_DEFAULT_WORKERS, MIB_PER_WORKER, default_workers, usable_cores
 from .score_row import DEFAULT_MAX_FILE_MB
 
 HELP = "score a folder of films into a CSV or JSONL record, kept current by each rerun"
@@ -34,7 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and transiently failed films")
     parser.add_argument("--format", choices=["csv", "jsonl"], default=None,
                         help="default: from --out's extension (.jsonl) else csv")
-    parser.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own interpreter")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="processes, each with its own interpreter; the parent loads none beside them "
+                             f"(default: one per core this process may run on, at most {MAX_DEFAULT_WORKERS} "
+                             f"and one per {MIB_PER_WORKER} MiB of available memory: {default_workers()} here)")
     parser.add_argument("--heatmap", metavar="DIR", default=None,
                         help="write a heatmap overlay JPEG (with its legend) per film here, in the films' own "
                              "sub-folders")
@@ -51,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..heatmap import require_heatmap
+    from ..model_info import read_model_info
     from .results_file import ResultsFile, check_writable, format_for
-    from .score_row import make_context
+    from .score_row import describe_context, make_context
     from .score_walk import walk
 
     folder, out = Path(args.folder), Path(args.out)
@@ -61,17 +65,20 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out)
     heatmap = _heatmap_folder(args.heatmap, folder)
     options = options_from(args)
-    if args.workers > 1 and options.threads is None:  # share the cores, do not oversubscribe them
-        options.threads = max(1, (os.cpu_count() or 1) // args.workers)
+    workers = args.workers or default_workers()
+    if workers > 1 and options.threads is None:  # share the cores, do not oversubscribe them
+        options.threads = max(1, usable_cores() // workers)
     make = functools.partial(make_context, options, str(folder), str(heatmap) if heatmap else None,
                              max_bytes=args.max_file_mb << 20)
-    context = make()  # fails fast, in this process, on a bad model or backend
-    classifier = context.classifier
+    # One process loads the model here, failing fast on a bad model or backend. A pool's parent
+    # reads the card alone (a bad model or card still fails here); its workers load the model.
+    context = make() if workers == 1 else None
+    model = context.classifier if context else read_model_info(options)
     if heatmap:
-        require_heatmap(classifier)
+        require_heatmap(model)
     try:
         results = ResultsFile(out, format_for(out, args.format),
-                              {"model": classifier.id, "threshold": classifier.threshold}, new=args.new)
+                              {"model": model.id, "threshold": model.threshold}, new=args.new)
     except OSError as exc:
         raise _write_error(exc, out, 0) from None
     try:
@@ -85,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
                                                           else " (is it the right folder, is the share mounted?)"))
             return 1
         _say(f"{len(found.films)} films under {folder}; {len(found.films) - len(todo)} current in {out}; "
-             f"scoring {len(todo)} with {args.workers} worker(s)")
-        _say(f"model {classifier.id} on {classifier.backend} ({classifier.runtime.name} {classifier.runtime.version}); "
-             f"threshold {classifier.threshold:.3f} from {classifier.threshold_source}; out-of-scope check "
-             f"{classifier.scope_note()}")
-        tally = _score(todo, results, workers=args.workers, context=context, make=make)
+             f"scoring {len(todo)} with {workers} worker(s)")
+        if context or not todo:  # else the first worker to load the model says what it loaded
+            _say(_model_line(model, describe_context(context) if context else None))
+        tally = _score(todo, results, context=context,
+                       pool=functools.partial(_pool, workers=workers, make=make, model=model))
     finally:
         _close(results)
     _report(tally, found, results)
@@ -134,17 +141,37 @@ def _why_score(row: dict | None, entry, args) -> str | None:
     return None
 
 
-def _score(todo: list[str], results, *, workers: int, context, make) -> dict:
-    """Score ``todo`` into ``results``; the tally of this run's rows."""
-    from .progress import Progress
-    from .score_pool import pool_rows
-    from .score_row import score_one, worker_died_row
+def _model_line(model, loaded: dict | None) -> str:
+    """The run's model, and where it runs once a process has loaded it."""
+    where = f" on {loaded['backend']} ({loaded['runtime']} {loaded['runtime_version']})" if loaded else ""
+    return (f"model {model.id}{where}; threshold {model.threshold:.3f} from {model.threshold_source}; "
+            f"out-of-scope check {model.scope_note()}")
 
-    if workers > 1 and len(todo) > 1:
-        rows = pool_rows(todo, workers, make_context=make, score=score_one,
-                         died=lambda film, code: worker_died_row(context.classifier, film, code))
-    else:
-        rows = (score_one(context, film) for film in todo)
+
+def _pool(todo: list[str], *, workers: int, make, model):
+    """Rows from worker processes; the first worker's model is checked against the card read here."""
+    from .score_pool import pool_rows
+    from .score_row import describe_context, score_one, worker_died_row
+
+    def loaded(described: dict) -> None:
+        if (described["id"], described["threshold"]) != (model.id, model.threshold):
+            raise PneumoError(f"the workers loaded {described['id']} (threshold {described['threshold']:.3f}), "
+                              f"not {model.id} (threshold {model.threshold:.3f}) that this run's results file "
+                              "records; the backend may have fallen back to another model file: use --workers 1",
+                              code="worker_model_differs")
+        _say(_model_line(model, described))
+
+    return pool_rows(todo, workers, make_context=make, describe=describe_context, score=score_one, ready=loaded,
+                     died=lambda film, code: worker_died_row(model, film, code))
+
+
+def _score(todo: list[str], results, *, context, pool) -> dict:
+    """Score ``todo`` into ``results``, in this process when ``context`` holds a loaded model, else
+    with ``pool(todo)``; the tally of this run's rows."""
+    from .progress import Progress
+    from .score_row import score_one
+
+    rows = (score_one(context, film) for film in todo) if context else pool(todo)
     tally = {"labels": Counter(), "errors": Counter(), "count": 0, "interrupted": False,
              "started": time.monotonic(), "todo": len(todo)}
     progress = Progress(len(todo))
