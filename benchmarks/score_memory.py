@@ -100,7 +100,8 @@ def markdown(runs: list[dict]) -> str:
     lines = ["# `pneumo score --workers N`: parent and worker memory", "",
              "Resident set (VmRSS from /proc, sampled every 10 ms while the workers ran) of the parent process "
              "and the largest of each worker; VmHWM is the worker's peak. One row per kept run; each was made by "
-             "the command in its row.", "",
+             "the command in its row. The seconds vary with the machine's load (this machine's 2 cores are shared with "
+             "a training run); the memory does not.", "",
              "| run | commit | workers | films | s | parent RSS MiB (median) | parent RSS MiB (max) "
              "| worker RSS MiB (max) | worker VmHWM MiB | command |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
