@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -88,6 +89,25 @@ def measure(films: list[Path], workers: int | None) -> dict:
             "said": said}
 
 
+#: What the parent of a pool still holds, stage by stage: a fresh interpreter importing each in turn.
+IMPORT_STAGES = {"python alone": "pass", "+ numpy": "import numpy", "+ Pillow": "import PIL.Image",
+                 "+ the modules the parent of pneumo score imports": "from pneumo_edge.edge.commands import "
+                 "score, score_pool, score_row, score_walk, results_file, progress; "
+                 "from pneumo_edge.edge import model_info"}
+
+
+def imports_rss() -> dict[str, float]:
+    """VmRSS (MiB) of a fresh interpreter after each of IMPORT_STAGES, cumulatively."""
+    done, out = [], {}
+    for name, statement in IMPORT_STAGES.items():
+        done.append(statement)
+        code = "; ".join(done) + "; print(open('/proc/self/status').read())"
+        status = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        out[name] = round(int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+                          / KIB, 1)
+    return out
+
+
 def commit() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parent)
@@ -111,6 +131,11 @@ def markdown(runs: list[dict]) -> str:
                      f"| {run['parent_rss_mib_median']} | {run['parent_rss_mib_max']} "
                      f"| {', '.join(map(str, run['worker_rss_mib_max']))} "
                      f"| {', '.join(map(str, run['worker_hwm_mib']))} | `{run['command']}` |")
+    latest = runs[-1].get("imports_rss_mib")
+    if latest:
+        lines += ["", "What a parent without an interpreter still holds (VmRSS MiB of a fresh interpreter, "
+                  "importing in turn, at the latest run):", ""]
+        lines += [f"- {name}: {mib}" for name, mib in latest.items()]
     lines += ["", "What each run's command said:", ""]
     lines += [f"- {run['label']}: " + " / ".join(run["said"]) for run in runs]
     return "\n".join(lines) + "\n"
@@ -126,7 +151,8 @@ def main() -> None:
     args = parser.parse_args()
     films = sorted(p.resolve() for p in Path(args.films).rglob("*.jpeg"))[: args.count]
     run = {"label": args.label, "commit": commit(), "workers": args.workers, **measure(films, args.workers),
-           "command": "python " + " ".join([os.path.relpath(__file__), *sys.argv[1:]])}
+           "command": "python " + shlex.join([os.path.relpath(__file__), *sys.argv[1:]]),
+           "imports_rss_mib": imports_rss()}
     out = Path(args.out)
     kept = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else []
     kept = [r for r in kept if r["label"] != args.label] + [run]
