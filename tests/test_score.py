@@ -211,6 +211,7 @@ def test_a_killed_worker_costs_one_row_and_no_hang(tmp_path, train_dir):
         rows = out.read_text().count("\n") if out.exists() else 0
         if loaded_at is None and len(workers) == 2 and all(_has_model(pid) for pid in workers):
             loaded_at = rows  # both have loaded the model: from here on each always holds a film
+            assert not _has_interpreter(process.pid)  # the parent holds none beside them
         elif loaded_at is not None and rows > loaded_at + 4:
             victim = workers[0]
         time.sleep(0.02)
@@ -478,6 +479,27 @@ def _has_model(pid: int) -> bool:
         return b".tflite" in Path(f"/proc/{pid}/maps").read_bytes()
     except OSError:
         return False
+
+
+def _has_interpreter(pid: int) -> bool:
+    """Whether the process has a model or an interpreter runtime's library mapped."""
+    maps = Path(f"/proc/{pid}/maps").read_bytes()
+    return any(name in maps for name in (b".tflite", b"ai_edge_litert", b"tflite_runtime", b"tensorflow"))
+
+
+def test_a_pool_whose_workers_cannot_load_the_model_stops_with_their_reason(film_folder, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tflite_runtime") is not None:
+        pytest.skip("tflite-runtime is installed here: forcing it cannot fail")
+    alone = subprocess.run(COMMAND + [str(film_folder), "--out", str(tmp_path / "a.csv"), "--workers", "1",
+                                      "--runtime", "tflite_runtime"], capture_output=True, text=True, timeout=120)
+    pooled = subprocess.run(COMMAND + [str(film_folder), "--out", str(tmp_path / "p.csv"), "--workers", "2",
+                                       "--runtime", "tflite_runtime"], capture_output=True, text=True, timeout=120)
+    assert alone.returncode == pooled.returncode == 1
+    reason = alone.stderr.strip().splitlines()[-1]
+    assert "tflite_runtime" in reason and pooled.stderr.strip().splitlines()[-1] == reason
+    assert "Traceback" not in pooled.stderr
 
 
 def _cmdline(pid: int) -> bytes:
