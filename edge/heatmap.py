@@ -33,6 +33,8 @@ OPACITY = 0.45
 #: The legend's three words, left to right under the colour bar.
 LEGEND = ("none", "evidence of pneumonia", "strongest")
 LEGEND_HEIGHT = 30
+#: Films longer than this many overlay sides are sampled before they are box-reduced.
+LARGE = 4
 JPEG_QUALITY = 85
 SUFFIX = ".heatmap.jpg"
 
@@ -74,10 +76,19 @@ def overlay_size(film_size: tuple[int, int], side: int = SIDE) -> tuple[int, int
 
 def grey_base(film: Image.Image, side: int = SIDE) -> Image.Image:
     """The grey (mode "L") film at overlay size: a whole-factor box reduction, then bilinear
-    (``reducing_gap=1``: half the time of bilinear from the full film, the same picture at this size)."""
+    (``reducing_gap=1``: half the time of bilinear from the full film, the same picture at this size).
+
+    A film over ``LARGE`` times the side (a 2500 x 2000 scan) is first sampled to twice the
+    overlay's size: a box reduction of all its pixels would take most of the overlay's time
+    (1.1 of 4 ms), and the 2 x 2 box after the sampling still smooths the picture shown.
+    """
     size = overlay_size(film.size, side)
     grey = film if film.mode == "L" else film.convert("L")
-    return grey if grey.size == size else grey.resize(size, Image.BILINEAR, reducing_gap=1.0)
+    if grey.size == size:
+        return grey
+    if max(grey.size) > LARGE * side:
+        grey = grey.resize((2 * size[0], 2 * size[1]), Image.NEAREST)
+    return grey.resize(size, Image.BILINEAR, reducing_gap=1.0)
 
 
 def overlay(film: Image.Image, cam: np.ndarray, side: int = SIDE) -> Image.Image:
