@@ -57,6 +57,13 @@ def default_model() -> Path:
     return path
 
 
+def scope_note(has_scope: bool, allow_out_of_scope: bool) -> str:
+    """What the commands say once, at start, about the out-of-scope check."""
+    if not has_scope:
+        return "none (this model's card has no scope section: films are scored as before, marked unchecked)"
+    return "on, scoring and marking refused films (--allow-out-of-scope)" if allow_out_of_scope else "on"
+
+
 @dataclass
 class Options:
     """How to load a model: the TFLite Raspberry Pi example's options, for this package."""
@@ -147,10 +154,7 @@ class Classifier:
 
     def scope_note(self) -> str:
         """What the commands say once, at start, about the out-of-scope check."""
-        if self.scope is None:
-            return "none (this model's card has no scope section: films are scored as before, marked unchecked)"
-        return "on, scoring and marking refused films (--allow-out-of-scope)" if self.options.allow_out_of_scope \
-            else "on"
+        return scope_note(self.scope is not None, self.options.allow_out_of_scope)
 
     def invoke(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
         adapters.set_input(self.interpreter, tensor)

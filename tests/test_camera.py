@@ -31,6 +31,17 @@ def replay_dir(tmp_path, fullres_dir, fullsize_dir):
     return folder
 
 
+@pytest.fixture
+def child_replay_dir(tmp_path, train_dir):
+    """Three children's films (in the shipped model's scope) as PNG frames named out of order."""
+    folder = tmp_path / "child_replay"
+    folder.mkdir()
+    films = sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[:2] + sorted((train_dir / "NORMAL").glob("*.jpeg"))[:1]
+    for name, film in zip(("b.png", "a.png", "c.png"), films):
+        Image.open(film).convert("L").save(folder / name)
+    return folder
+
+
 def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
@@ -107,7 +118,8 @@ def test_capture_command_without_picamera2(monkeypatch, capsys):
     assert err == f"pneumo capture: {PICAMERA2_MISSING}"
 
 
-def test_capture_command_scores_saves_and_draws_heatmaps(replay_dir, tmp_path, capsys):
+def test_capture_command_scores_saves_and_draws_heatmaps(child_replay_dir, tmp_path, capsys):
+    replay_dir = child_replay_dir
     saved, heatmaps = tmp_path / "saved", tmp_path / "heatmaps"
     assert main(["capture", "--camera", f"replay:{replay_dir}", "--count", "4", "--json",
                  "--save", str(saved), "--heatmap", str(heatmaps)]) == 0
@@ -123,7 +135,7 @@ def test_capture_command_scores_saves_and_draws_heatmaps(replay_dir, tmp_path, c
         assert record["label"] == ("PNEUMONIA" if again.probability >= again.threshold else "NORMAL")
         assert set(record["timings_ms"]) >= {"capture", "invoke", "total"}
         with Image.open(record["heatmap"]) as overlay:
-            assert overlay.format == "PNG" and overlay.mode == "RGB"
+            assert overlay.format == "JPEG" and overlay.mode == "RGB"
 
 
 def test_capture_command_reports_a_refused_frame_and_keeps_it(tmp_path, fullsize_dir, capsys):

@@ -40,12 +40,15 @@ def test_predict_in_a_fresh_process_never_loads_tensorflow(fullsize_dir):
     assert prediction["model"].startswith("pneumo_efficientnet_lite0-int8@")
 
 
-def test_predict_cli_one_line_per_film_and_json(fullsize_dir, train_dir, capsys, tmp_path):
-    films = [str(sorted(fullsize_dir.glob("*.png"))[0]), str(train_dir / "NORMAL" / "IM-0115-0001.jpeg")]
+def test_predict_cli_one_line_per_film_and_json(train_dir, capsys, tmp_path):
+    films = [str(sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[0]), str(train_dir / "NORMAL" / "IM-0115-0001.jpeg")]
     assert main(["predict", *films, "--heatmap", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(" p=" in line and "threshold" in line and " ms" in line for line in lines)
-    assert len(list(tmp_path.glob("*.heatmap.png"))) == 2
+    from PIL import Image
+
+    overlays = sorted(tmp_path.glob("*.heatmap.jpg"))
+    assert len(overlays) == 2 and all(Image.open(path).format == "JPEG" for path in overlays)
     assert main(["predict", "--json", films[0]]) == 0
     record = json.loads(capsys.readouterr().out)
     assert set(record) >= {"label", "probability", "threshold", "model", "timings_ms"}

@@ -211,6 +211,7 @@ def test_a_killed_worker_costs_one_row_and_no_hang(tmp_path, train_dir):
         rows = out.read_text().count("\n") if out.exists() else 0
         if loaded_at is None and len(workers) == 2 and all(_has_model(pid) for pid in workers):
             loaded_at = rows  # both have loaded the model: from here on each always holds a film
+            assert not _has_interpreter(process.pid)  # the parent holds none beside them
         elif loaded_at is not None and rows > loaded_at + 4:
             victim = workers[0]
         time.sleep(0.02)
@@ -326,15 +327,16 @@ def test_heatmaps_cannot_collide_keep_the_aspect_ratio_and_stay_out_of_the_walk(
     (folder / "a").mkdir(parents=True)
     shutil.copy(sorted((train_dir / "NORMAL").glob("*.jpeg"))[0], folder / "a" / "b.jpeg")
     shutil.copy(sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[0], folder / "a__b.jpeg")
-    with Image.open(sorted(fullsize_dir.glob("*.png"))[0]) as film:
+    with Image.open(sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[1]) as film:  # a child's: in scope
         film.resize((1024, 700)).save(folder / "wide.png")
     heatmaps, out = folder / "heatmaps", tmp_path / "results.csv"
     assert score(folder, out, "--heatmap", heatmaps) == 0
     rows = {r["path"]: r for r in read_rows(out)}
     assert set(rows) == {"a/b.jpeg", "a__b.jpeg", "wide.png"}
     assert len({r["heatmap"] for r in rows.values()}) == 3
-    assert Path(rows["a/b.jpeg"]["heatmap"]) == heatmaps / "a" / "b.jpeg.heatmap.png"
+    assert Path(rows["a/b.jpeg"]["heatmap"]) == heatmaps / "a" / "b.jpeg.heatmap.jpg"
     with Image.open(rows["wide.png"]["heatmap"]) as overlay:
+        assert overlay.format == "JPEG" and overlay.mode == "RGB"
         assert overlay.size == (448, 306 + 30)  # the film's 1024 x 700, long side 448, above a 30 px legend
         legend = overlay.convert("RGB").crop((0, 310, 448, 316))
         assert legend.getpixel((2, 2))[2] > 100 and legend.getpixel((445, 2))[0] > 200  # blue to red
@@ -439,11 +441,12 @@ def test_a_full_disk_is_one_line_and_loses_nothing(film_folder, tmp_path, small_
     heat_out = tmp_path / "h.csv"
     assert score(film_folder, heat_out, "--heatmap", small_disk / "heat") == 0
     full = [r for r in read_rows(heat_out) if r["error_code"] == "disk_full"]
-    assert len(full) == 27 and all(r["label"] and "cannot write its heatmap" in r["error"] for r in full)
+    refused = sum(r["error_code"] == "out_of_scope" for r in read_rows(heat_out))  # the adult film: no map drawn
+    assert len(full) == 27 - refused and all(r["label"] and "cannot write its heatmap" in r["error"] for r in full)
     filler.unlink()
     capsys.readouterr()
     assert score(film_folder, heat_out, "--heatmap", small_disk / "heat") == 0
-    assert "; scoring 28 with" in capsys.readouterr().err  # the 27 and the truncated film
+    assert f"; scoring {len(full) + 1} with" in capsys.readouterr().err  # those and the truncated film
     rows = read_rows(heat_out)
     assert len(rows) == 29 and "disk_full" not in {r["error_code"] for r in rows}
     assert all(Path(r["heatmap"]).stat().st_size > 0 for r in rows if not r["error_code"])
@@ -477,6 +480,27 @@ def _has_model(pid: int) -> bool:
         return b".tflite" in Path(f"/proc/{pid}/maps").read_bytes()
     except OSError:
         return False
+
+
+def _has_interpreter(pid: int) -> bool:
+    """Whether the process has a model or an interpreter runtime's library mapped."""
+    maps = Path(f"/proc/{pid}/maps").read_bytes()
+    return any(name in maps for name in (b".tflite", b"ai_edge_litert", b"tflite_runtime", b"tensorflow"))
+
+
+def test_a_pool_whose_workers_cannot_load_the_model_stops_with_their_reason(film_folder, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tflite_runtime") is not None:
+        pytest.skip("tflite-runtime is installed here: forcing it cannot fail")
+    alone = subprocess.run(COMMAND + [str(film_folder), "--out", str(tmp_path / "a.csv"), "--workers", "1",
+                                      "--runtime", "tflite_runtime"], capture_output=True, text=True, timeout=120)
+    pooled = subprocess.run(COMMAND + [str(film_folder), "--out", str(tmp_path / "p.csv"), "--workers", "2",
+                                       "--runtime", "tflite_runtime"], capture_output=True, text=True, timeout=120)
+    assert alone.returncode == pooled.returncode == 1
+    reason = alone.stderr.strip().splitlines()[-1]
+    assert "tflite_runtime" in reason and pooled.stderr.strip().splitlines()[-1] == reason
+    assert "Traceback" not in pooled.stderr
 
 
 def _cmdline(pid: int) -> bytes:

@@ -18,7 +18,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from pneumo_edge.edge.classifier import Classifier, Options
-from pneumo_edge.edge.heatmap import overlay_png
+from pneumo_edge.edge.heatmap import COLOURS, LEGEND, WEIGHTS, grey_base, overlay_jpeg, overlay_size
 from pneumo_edge.edge.web.app import CSP, ServeConfig, create_app
 from pneumo_edge.edge.web.auth import COOKIE
 
@@ -49,8 +49,16 @@ def fullsize_film(fullsize_dir) -> bytes:
     return sorted(fullsize_dir.glob("*.png"))[0].read_bytes()
 
 
-def post_film(client, data: bytes, name: str = "film.jpeg", content_type: str = "image/jpeg", **kwargs):
-    return client.post("/api/predict", data={"file": (io.BytesIO(data), name, content_type)},
+@pytest.fixture(scope="module")
+def wide_film(train_dir) -> bytes:
+    """A child's pneumonia film as an 8-bit PNG of 600 x 420: in scope, and not square."""
+    film = Image.open(sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[0]).convert("L").resize((600, 420))
+    return image_bytes(film)
+
+
+def post_film(client, data: bytes, name: str = "film.jpeg", content_type: str = "image/jpeg", *,
+              path: str = "/api/predict", form: dict | None = None, **kwargs):
+    return client.post(path, data={"file": (io.BytesIO(data), name, content_type), **(form or {})},
                        content_type="multipart/form-data", **kwargs)
 
 
@@ -73,8 +81,9 @@ def test_health_reports_model_backend_runtime_and_versions(client, reference):
     assert "model_path" not in health  # no filesystem paths to the network
 
 
-@pytest.mark.parametrize("which", ["normal_film", "fullsize_film"])
-def test_predict_matches_the_model_and_returns_its_heatmap(client, reference, request, which):
+@pytest.mark.parametrize("which", ["normal_film", "wide_film"])
+def test_predict_matches_the_model_and_returns_its_map_for_the_page_not_an_image(client, reference, request,
+                                                                                  which):
     data = request.getfixturevalue(which)
     response = post_film(client, data)
     assert response.status_code == 200, response.get_json()
@@ -85,10 +94,55 @@ def test_predict_matches_the_model_and_returns_its_heatmap(client, reference, re
     assert result["threshold"] == expected.threshold
     assert result["model"] == expected.model
     assert {"decode", "invoke", "total", "wait", "heatmap", "server"} <= set(result["timings_ms"])
-    heatmap = base64.b64decode(result["heatmap_png_base64"])
-    assert heatmap == overlay_png(expected.film.image, expected.cam)
-    assert Image.open(io.BytesIO(heatmap)).size == (448, 448)
+    heatmap = result["heatmap"]
+    assert np.array(heatmap["cam"]).shape == expected.cam.shape == (7, 7)
+    np.testing.assert_allclose(heatmap["cam"], expected.cam, atol=1e-5)
+    assert heatmap["colormap"] == COLOURS.tolist() and len(heatmap["colormap"]) == 256
+    assert heatmap["weights"] == WEIGHTS.tolist() and heatmap["legend"] == list(LEGEND)
+    assert heatmap["film_jpeg_base64"] is None  # the page draws on the JPEG or 8-bit PNG it uploaded
+    assert "overlay_jpeg_base64" not in result and "heatmap_png_base64" not in result
     assert "saved" not in result
+
+
+@pytest.mark.parametrize("ask", [{"query_string": {"overlay": "1"}}, {"form": {"overlay": "true"}}],
+                         ids=["query", "form"])
+def test_an_overlay_image_is_composed_only_on_request(client, reference, wide_film, ask):
+    result = post_film(client, wide_film, "wide.png", "image/png", **ask).get_json()
+    expected = reference.predict(wide_film)
+    jpeg = base64.b64decode(result["overlay_jpeg_base64"])
+    assert jpeg == overlay_jpeg(expected.film.image, expected.cam)
+    with Image.open(io.BytesIO(jpeg)) as image:
+        assert image.format == "JPEG" and image.mode == "RGB"
+        assert image.size == overlay_size((600, 420)) == (448, 314)  # the film's aspect ratio
+    assert result["heatmap"]["cam"]  # the map too, for a page
+    assert "overlay_jpeg_base64" not in post_film(client, wide_film, query_string={"overlay": "0"}).get_json()
+
+
+def sixteen_bit_png(train_dir) -> bytes:
+    grey = np.asarray(Image.open(sorted((train_dir / "NORMAL").glob("*.jpeg"))[0]).convert("L"), dtype=np.uint16)
+    return image_bytes(Image.fromarray(1000 + grey * 16))  # a scanner's narrow 16-bit range: dark as stored
+
+
+def dicom_film(train_dir) -> bytes:
+    pytest.importorskip("pydicom")
+    from dicom_files import make_dicom
+
+    grey = np.asarray(Image.open(sorted((train_dir / "NORMAL").glob("*.jpeg"))[1]).convert("L"))
+    return make_dicom(grey.astype(np.uint16) * 4, BitsAllocated=16, BitsStored=12, HighBit=11, PixelRepresentation=0)
+
+
+@pytest.mark.parametrize("make", [sixteen_bit_png, dicom_film], ids=["16-bit PNG", "DICOM"])
+def test_a_film_the_browser_cannot_show_comes_with_the_grey_film_to_draw_on(client, reference, train_dir, make):
+    data = make(train_dir)
+    response = post_film(client, data, "film.bin", "application/octet-stream")
+    assert response.status_code == 200, response.get_json()
+    expected = reference.predict(data)
+    jpeg = base64.b64decode(response.get_json()["heatmap"]["film_jpeg_base64"])
+    with Image.open(io.BytesIO(jpeg)) as image:
+        assert image.format == "JPEG" and image.mode == "L"
+        shown = np.asarray(image, dtype=np.int16)
+    base = np.asarray(grey_base(expected.film.image), dtype=np.int16)  # the film as the model saw it
+    assert shown.shape == base.shape and np.abs(shown - base).mean() < 2
 
 
 def test_content_is_sniffed_not_trusted_from_name_or_type(client, normal_film, reference):
@@ -236,9 +290,13 @@ def test_concurrent_requests_all_get_the_right_answer(train_dir, reference):
         assert answers[i]["probability"] == pytest.approx(reference.predict(film).probability, abs=1e-6)
 
 
-def test_uploads_are_not_spooled_to_disk(client, fullsize_film):
+def test_uploads_are_not_spooled_to_disk(client, train_dir):
     """Werkzeug spools uploads over 500 KB to a temporary file; a film must stay in memory."""
-    assert len(fullsize_film) > 500 * 1024
+    film = Image.open(sorted((train_dir / "NORMAL").glob("*.jpeg"))[0]).convert("L").resize((1200, 1200))
+    buffer = io.BytesIO()
+    film.save(buffer, format="PNG", compress_level=0)  # a child's film (in scope), stored uncompressed
+    large_film = buffer.getvalue()
+    assert len(large_film) > 500 * 1024
     written = []
     me = threading.get_ident()
     tmp = os.path.realpath(tempfile.gettempdir())
@@ -252,7 +310,7 @@ def test_uploads_are_not_spooled_to_disk(client, fullsize_film):
                 written.append(path)
 
     # Encoded here, in memory: the test client would itself spool a large body to a temporary file.
-    boundary, body = encode_multipart(MultiDict({"file": FileStorage(io.BytesIO(fullsize_film), "f.png")}))
+    boundary, body = encode_multipart(MultiDict({"file": FileStorage(io.BytesIO(large_film), "f.png")}))
     watching = True
     sys.addaudithook(audit)  # hooks cannot be removed; this one goes quiet below
     try:
@@ -272,7 +330,10 @@ def test_save_dir_keeps_film_result_and_heatmap(tmp_path, normal_film):
     film = next((tmp_path / "saved").glob("*.film.jpeg"))
     assert film.read_bytes() == normal_film
     record = json.loads(next((tmp_path / "saved").glob("*.json")).read_text())
-    assert record["label"] == result["label"] and "heatmap_png_base64" not in record
+    assert record["label"] == result["label"] and "heatmap" not in record
+    assert record["cam"] == result["heatmap"]["cam"]
+    with Image.open(next((tmp_path / "saved").glob("*.heatmap.jpg"))) as overlay:
+        assert overlay.format == "JPEG" and overlay.size == (448, 448 + 30)  # with its legend
 
 
 def test_page_is_local_only_with_a_strict_policy(client, reference):
@@ -283,7 +344,7 @@ def test_page_is_local_only_with_a_strict_policy(client, reference):
     page = response.get_data(as_text=True)
     assert 'name="viewport"' in page
     assert reference.describe()["intended_use"] in page
-    for asset in ("/static/app.js", "/static/style.css"):
+    for asset in ("/static/app.js", "/static/heatmap.js", "/static/style.css"):
         body = client.get(asset).get_data(as_text=True)
         assert "http:" not in body and "https:" not in body and "@import" not in body and "url(" not in body
     assert "http:" not in page and "https:" not in page and "<script>" not in page and "style=" not in page
@@ -295,10 +356,14 @@ def test_capture_without_a_camera_is_404(client):
     assert response.get_json()["code"] == "no_camera"
 
 
-def test_capture_from_a_replay_camera_is_scored(fullsize_dir, reference, tmp_path):
+def test_capture_from_a_replay_camera_is_scored(train_dir, reference, tmp_path):
     camera = pytest.importorskip("pneumo_edge.edge.films.camera",
                                  reason="the camera module (edge/films/camera.py) is not in this tree")
-    kind = f"replay:{fullsize_dir}"
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for path in sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[:2]:  # children's films: in scope
+        (frames / path.name).write_bytes(path.read_bytes())
+    kind = f"replay:{frames}"
     app = create_app(ServeConfig(camera=kind, save_dir=tmp_path))
     client = app.test_client()
     assert client.get("/api/health").get_json()["camera"] == {"kind": kind}
@@ -308,7 +373,7 @@ def test_capture_from_a_replay_camera_is_scored(fullsize_dir, reference, tmp_pat
         response = client.post("/api/capture")
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["probability"] == pytest.approx(probability, abs=1e-6)
-        assert response.get_json()["heatmap_png_base64"]
+        assert response.get_json()["heatmap"]["film_jpeg_base64"]  # the page has no file of a frame
     assert len(list(tmp_path.glob("*.film.png"))) == 2
     app.extensions["pneumo"]["camera"].close()
     assert client.post("/api/capture").status_code == 503

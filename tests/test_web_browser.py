@@ -34,6 +34,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from serve_process import ServeProcess  # noqa: E402
 
 from pneumo_edge.edge.classifier import Classifier, Options  # noqa: E402
+from pneumo_edge.edge.heatmap import COLOURS, overlay, overlay_size  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +77,52 @@ document.getElementById("dropzone").dispatchEvent(
 def wait_for_result(driver, name: str):
     WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "filename").text == name
                                     and d.find_element(By.ID, "label").text)
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
-        "const img = document.getElementById('heatmap'); return img.complete && img.naturalWidth > 0;"))
+    WebDriverWait(driver, 30).until(lambda d: "drawn here in" in d.find_element(By.ID, "heatmap-caption").text)
 
 
-def test_page_scores_a_chosen_and_a_dropped_film(server, browser, train_dir, fullsize_dir):
+# The overlay canvas as the page drew it: its size, how many pixels are not transparent, and a PNG of it.
+CANVAS = """
+const canvas = document.getElementById("heatmap");
+const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+let opaque = 0;
+for (let i = 3; i < data.length; i += 4) opaque += data[i] > 0;
+return {width: canvas.width, height: canvas.height, opaque: opaque, png: canvas.toDataURL("image/png")};
+"""
+
+
+def canvas_pixels(driver) -> tuple[dict, np.ndarray]:
+    drawn = driver.execute_script(CANVAS)
+    with Image.open(io.BytesIO(base64.b64decode(drawn["png"].split(",", 1)[1]))) as image:
+        return drawn, np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def assert_overlay_drawn(driver, expected, film_size: tuple[int, int]) -> None:
+    """The canvas holds the film with the colour map blended in, as the device's own overlay of it."""
+    assert expected.cam.max() > 0  # a map with something to show (a pneumonia film's)
+    drawn, pixels = canvas_pixels(driver)
+    assert (drawn["width"], drawn["height"]) == overlay_size(film_size)  # the film's aspect ratio
+    assert drawn["opaque"] == drawn["width"] * drawn["height"]
+    device = np.asarray(overlay(expected.film.image, expected.cam), dtype=np.int16)
+    assert np.abs(pixels - device).mean() < 3  # the browser's decoder and scaling differ a little
+    coloured = pixels[np.ptp(pixels, axis=-1) > 40]  # where the map shows: no longer grey
+    assert len(coloured) > 0.02 * drawn["width"] * drawn["height"]
+    hottest = pixels.reshape(-1, 3)[np.argmax(np.ptp(pixels, axis=-1))]
+    palette = COLOURS.astype(np.int16)
+    assert np.abs(palette - hottest).sum(axis=1).min() < 200  # a colour of the map, not some other tint
+
+
+def assert_canvas_cleared(driver) -> None:
+    assert driver.execute_script(CANVAS)["opaque"] == 0
+
+
+def child_png(train_dir, size: tuple[int, int]) -> bytes:
+    """A child's pneumonia film (in the shipped model's scope) as a PNG of ``size``, not square."""
+    buffer = io.BytesIO()
+    Image.open(sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[1]).convert("L").resize(size).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_page_scores_a_chosen_and_a_dropped_film(server, browser, train_dir, fullres_dir):
     reference = Classifier(Options())
     browser.get(f"{server}/?token={TOKEN}")
     assert browser.current_url == f"{server}/"  # the token left the address bar for a cookie
@@ -98,30 +140,40 @@ def test_page_scores_a_chosen_and_a_dropped_film(server, browser, train_dir, ful
     assert browser.find_element(By.ID, "threshold").text == f"{expected.threshold:.3f}"
     fill = browser.execute_script("return document.getElementById('bar-fill').style.width")
     assert float(fill.rstrip("%")) == pytest.approx(100 * expected.probability, abs=0.051)
-    src = browser.find_element(By.ID, "heatmap").get_attribute("src")
-    assert src.startswith("data:image/png;base64,")
-    assert browser.execute_script("return document.getElementById('heatmap').naturalWidth") == 448
+    assert_overlay_drawn(browser, expected, (224, 224))
+    assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".legend-words span")] == [
+        "none", "evidence of pneumonia", "strongest"]
     assert "ms on the device" in browser.find_element(By.ID, "time").text
 
-    dropped = sorted(fullsize_dir.glob("*.png"))[0]
-    browser.execute_script(DROP, base64.b64encode(dropped.read_bytes()).decode(), dropped.name, "image/png")
-    wait_for_result(browser, dropped.name)
-    assert browser.find_element(By.ID, "label").text == reference.predict(dropped).label
+    wide = child_png(train_dir, (640, 480))
+    browser.execute_script(DROP, base64.b64encode(wide).decode(), "wide.png", "image/png")
+    wait_for_result(browser, "wide.png")
+    expected = reference.predict(wide)
+    assert browser.find_element(By.ID, "label").text == expected.label
+    assert_overlay_drawn(browser, expected, (640, 480))
     recent = browser.find_elements(By.CSS_SELECTOR, "#recent li")
-    assert len(recent) == 2 and dropped.name in recent[0].text and chosen.name in recent[1].text
+    assert len(recent) == 2 and "wide.png" in recent[0].text and chosen.name in recent[1].text
+    assert all(li.find_element(By.TAG_NAME, "img").get_attribute("src").startswith("data:image/jpeg")
+               for li in recent)
 
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "web_page.png"))
 
     browser.execute_script(DROP, base64.b64encode(b"not a film").decode(), "notes.png", "image/png")
     WebDriverWait(browser, 30).until(lambda d: "not scored (415)" in d.find_element(By.ID, "status").text)
+    assert_canvas_cleared(browser)
+
+    adult = sorted(fullres_dir.glob("*.png"))[0]  # out of the shipped model's scope: refused with 422
+    browser.execute_script(DROP, base64.b64encode(adult.read_bytes()).decode(), adult.name, "image/png")
+    WebDriverWait(browser, 30).until(lambda d: "not scored (422)" in d.find_element(By.ID, "status").text)
+    assert_canvas_cleared(browser)
 
     origin = server
     resources = browser.execute_script(
         "return performance.getEntriesByType('resource').map((entry) => entry.name)")
     assert resources and all(name.startswith(origin) for name in resources), resources
     problems = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"
-                and "415" not in entry["message"]]  # the refused upload above is logged by Chromium
+                and "415" not in entry["message"] and "422" not in entry["message"]]  # refused uploads above
     assert problems == []  # no script errors, no Content-Security-Policy violations
 
 
@@ -214,5 +266,23 @@ def test_an_out_of_scope_film_is_refused_with_its_reason_and_no_earlier_result(s
     assert "error" in status.get_attribute("class")
     assert not browser.find_element(By.ID, "result").is_displayed()  # the earlier film's answer is gone
     assert browser.find_element(By.ID, "label").text == ""
+    assert_canvas_cleared(browser)  # and its heatmap
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "web_page_out_of_scope.png"))
+
+
+def test_a_dicom_film_is_drawn_on_the_grey_film_the_device_sends(server, browser, train_dir):
+    pytest.importorskip("pydicom")
+    from dicom_files import make_dicom
+
+    reference = Classifier(Options())
+    grey = np.asarray(Image.open(sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[2]).convert("L").resize((400, 300)))
+    dicom = make_dicom(grey.astype(np.uint16) * 16, BitsAllocated=16, BitsStored=12, HighBit=11,
+                       PixelRepresentation=0)
+    browser.set_window_size(1200, 1400)
+    browser.get(f"{server}/?token={TOKEN}")
+    browser.execute_script(DROP, base64.b64encode(dicom).decode(), "film.dcm", "application/dicom")
+    wait_for_result(browser, "film.dcm")  # the browser cannot decode DICOM: it draws on the device's grey film
+    expected = reference.predict(dicom)
+    assert browser.find_element(By.ID, "label").text == expected.label
+    assert_overlay_drawn(browser, expected, (400, 300))

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "in name order (tests, demos)")
     parser.add_argument("--count", type=_positive, default=1, help="how many films to capture and score (default 1)")
     parser.add_argument("--save", metavar="DIR", default=None, help="save each captured frame here as PNG")
-    parser.add_argument("--heatmap", metavar="DIR", default=None, help="write a heatmap overlay PNG per film here")
+    parser.add_argument("--heatmap", metavar="DIR", default=None,
+                        help="write a heatmap overlay JPEG (with its legend) per film here")
     parser.add_argument("--json", action="store_true", help="one JSON object per film, on its own line")
     add_model_arguments(parser)
 

@@ -15,7 +15,8 @@ HELP = "score one or more films"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="films: JPEG, PNG, TIFF, BMP or DICOM")
     parser.add_argument("--json", action="store_true", help="one JSON object per film, on its own line")
-    parser.add_argument("--heatmap", metavar="DIR", default=None, help="write a heatmap overlay PNG per film here")
+    parser.add_argument("--heatmap", metavar="DIR", default=None,
+                        help="write a heatmap overlay JPEG (with its legend) per film here")
     add_model_arguments(parser)
 
 

@@ -16,7 +16,6 @@ import argparse
 import errno
 import functools
 import hashlib
-import os
 import sys
 import time
 from collections import Counter
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from ..errors import PneumoError
 from .options import add_model_arguments, options_from, positive_int
+from .score_pool import MAX_DEFAULT_WORKERS, MIB_PER_WORKER, default_workers, usable_cores
 from .score_row import DEFAULT_MAX_FILE_MB
 
 HELP = "score a folder of films into a CSV, JSONL or Parquet record, kept current by each rerun"
@@ -41,8 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "scores only new, changed and transiently failed films")
     parser.add_argument("--format", choices=["csv", "jsonl", "parquet"], default=None,
                         help="default: parquet if --out is a Parquet results folder, jsonl for a .jsonl, else csv")
-    parser.add_argument("--workers", type=positive_int, default=1,
-                        help="local engine: processes, each with its own interpreter")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="local engine: processes, each with its own interpreter; the parent loads none "
+                             f"beside them (default: one per core this process may run on, at most "
+                             f"{MAX_DEFAULT_WORKERS} and one per {MIB_PER_WORKER} MiB of available memory: "
+                             f"{default_workers()} here)")
     cluster = parser.add_argument_group("archive scale (the [cluster] extra; docs/scale.md)")
     cluster.add_argument("--engine", choices=ENGINES, default="local",
                          help="local: this process and --workers; ray: a Ray Data actor pool (default: local)")
@@ -53,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="with --engine ray: actors, each with its own interpreter of --threads threads "
                               "(default: the cluster's CPUs / --threads)")
     parser.add_argument("--heatmap", metavar="DIR", default=None,
-                        help="write a heatmap overlay PNG per film here, in the films' own sub-folders")
+                        help="write a heatmap overlay JPEG (with its legend) per film here, in the films' own "
+                             "sub-folders")
     parser.add_argument("--max-file-mb", type=positive_int, default=DEFAULT_MAX_FILE_MB,
                         help="refuse, unread, a file larger than this (default: %(default)s)")
     parser.add_argument("--retry-errors", action="store_true", help="score again every film whose row is an error")
@@ -67,8 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..heatmap import require_heatmap
+    from ..model_info import read_model_info
     from .results_file import check_writable
-    from .score_row import make_context
+    from .score_row import describe_context, make_context
 
     folder, out = Path(args.folder), Path(args.out)
     manifest = _check_source(folder, args)
@@ -77,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
         check_writable(out)
     heatmap = _heatmap_folder(args.heatmap, folder)
     options = options_from(args)
+    workers = 1 if args.engine == "ray" else args.workers or default_workers()
     if args.engine == "ray" and options.threads is None:  # one actor per core: each interpreter on one thread
         options.threads = 1
-    if args.workers > 1 and options.threads is None:  # share the cores, do not oversubscribe them
-        options.threads = max(1, (os.cpu_count() or 1) // args.workers)
+    if workers > 1 and options.threads is None:  # share the cores, do not oversubscribe them
+        options.threads = max(1, usable_cores() // workers)
     base, read = str(folder), None
     if manifest:
         from ..cluster.location import read_location
@@ -89,11 +95,13 @@ def run(args: argparse.Namespace) -> int:
         read = functools.partial(read_location, base)
     make = functools.partial(make_context, options, base, str(heatmap) if heatmap else None,
                              max_bytes=args.max_file_mb << 20, read=read)
-    context = make()  # fails fast, in this process, on a bad model or backend
-    classifier = context.classifier
+    # One process (or the Ray driver) loads the model here, failing fast on a bad model or backend. A
+    # pool's parent reads the card alone (a bad model or card still fails here); its workers load the model.
+    context = make() if workers == 1 else None
+    model = context.classifier if context else read_model_info(options)
     if heatmap:
-        require_heatmap(classifier)
-    results = _open_results(out, fmt, {"model": classifier.id, "threshold": classifier.threshold}, args.new)
+        require_heatmap(model)
+    results = _open_results(out, fmt, {"model": model.id, "threshold": model.threshold}, args.new)
     try:
         if results.replaced_to:
             _say(f"started a new {out}; the old one is kept as {results.replaced_to}")
@@ -106,12 +114,10 @@ def run(args: argparse.Namespace) -> int:
                                                  else " (is it the right folder, is the share mounted?)"))
             return 1
         _say(f"{len(found.films)} films {where}; {len(found.films) - len(todo)} current in {out}; "
-             f"scoring {len(todo)} with " + ("the ray engine" if args.engine == "ray" else
-                                             f"{args.workers} worker(s)"))
-        _say(f"model {classifier.id} on {classifier.backend} ({classifier.runtime.name} {classifier.runtime.version}); "
-             f"threshold {classifier.threshold:.3f} from {classifier.threshold_source}; out-of-scope check "
-             f"{classifier.scope_note()}")
-        tally = _score(todo, results, _rows(todo, args, context, make))
+             f"scoring {len(todo)} with " + ("the ray engine" if args.engine == "ray" else f"{workers} worker(s)"))
+        if context or not todo:  # else the first worker to load the model says what it loaded
+            _say(_model_line(model, describe_context(context) if context else None))
+        tally = _score(todo, results, _rows(todo, args, context, make, model=model, workers=workers))
     finally:
         _close(results)
     _report(tally, found, results, where="in the manifest" if manifest else "under the folder")
@@ -139,8 +145,8 @@ def _check_source(source: Path, args) -> bool:
                                             "paths or URIs, with no folder of their own to mirror"),
                 (args.engine == "ray" and args.heatmap, "--heatmap is the local engine's: Ray actors would draw "
                                                         "the overlays on the cluster's nodes"),
-                (args.engine == "ray" and args.workers > 1, "--workers is the local engine's; with --engine ray "
-                                                            "give --actors"),
+                (args.engine == "ray" and (args.workers or 1) > 1, "--workers is the local engine's; with "
+                                                                   "--engine ray give --actors"),
                 (args.engine != "ray" and (args.actors or args.ray_address), "--actors and --ray-address need "
                                                                              "--engine ray")]
     for refused, why in refusals:
@@ -176,9 +182,10 @@ def _open_results(out: Path, fmt: str, identity: dict, new: bool):
         raise _write_error(exc, out, 0) from None
 
 
-def _rows(todo: list[str], args, context, make) -> Iterator[dict]:
-    """This run's rows, from the engine asked for, in the order they finish."""
-    from .score_row import score_one, worker_died_row
+def _rows(todo: list[str], args, context, make, *, model, workers: int) -> Iterator[dict]:
+    """This run's rows, from the engine asked for, in the order they finish: in this process when
+    ``context`` holds a loaded model, else from ``workers`` processes."""
+    from .score_row import score_one
 
     if not todo:  # nothing to start Ray or worker processes for
         return (row for row in ())
@@ -187,12 +194,33 @@ def _rows(todo: list[str], args, context, make) -> Iterator[dict]:
 
         return ray_rows(todo, make=make, threads=context.classifier.options.threads, actors=args.actors,
                         address=args.ray_address, verbose=args.verbose, say=_say)
-    if args.workers > 1 and len(todo) > 1:
-        from .score_pool import pool_rows
-
-        return pool_rows(todo, args.workers, make_context=make, score=score_one,
-                         died=lambda film, code: worker_died_row(context.classifier, film, code))
+    if context is None:
+        return _pool(todo, workers=workers, make=make, model=model)
     return (score_one(context, film) for film in todo)
+
+
+def _model_line(model, loaded: dict | None) -> str:
+    """The run's model, and where it runs once a process has loaded it."""
+    where = f" on {loaded['backend']} ({loaded['runtime']} {loaded['runtime_version']})" if loaded else ""
+    return (f"model {model.id}{where}; threshold {model.threshold:.3f} from {model.threshold_source}; "
+            f"out-of-scope check {model.scope_note()}")
+
+
+def _pool(todo: list[str], *, workers: int, make, model) -> Iterator[dict]:
+    """Rows from worker processes; the first worker's model is checked against the card read here."""
+    from .score_pool import pool_rows
+    from .score_row import describe_context, score_one, worker_died_row
+
+    def loaded(described: dict) -> None:
+        if (described["id"], described["threshold"]) != (model.id, model.threshold):
+            raise PneumoError(f"the workers loaded {described['id']} (threshold {described['threshold']:.3f}), "
+                              f"not {model.id} (threshold {model.threshold:.3f}) that this run's results file "
+                              "records; the backend may have fallen back to another model file: use --workers 1",
+                              code="worker_model_differs")
+        _say(_model_line(model, described))
+
+    return pool_rows(todo, workers, make_context=make, describe=describe_context, score=score_one, ready=loaded,
+                     died=lambda film, code: worker_died_row(model, film, code))
 
 
 def _heatmap_folder(given: str | None, folder: Path) -> Path | None:

@@ -47,6 +47,13 @@ def make_context(options, folder: str, heatmap: str | None = None, *, max_bytes:
     return Context(Classifier(options), Path(folder), Path(heatmap) if heatmap else None, max_bytes, read)
 
 
+def describe_context(context: Context) -> dict:
+    """What a worker says it loaded: the parent checks it and prints it once."""
+    classifier = context.classifier
+    return {"id": classifier.id, "threshold": classifier.threshold, "backend": classifier.backend,
+            "runtime": classifier.runtime.name, "runtime_version": classifier.runtime.version}
+
+
 def base_row(classifier, relative: str) -> dict:
     return {"path": relative, "model": classifier.id, "threshold": classifier.threshold}
 

@@ -53,7 +53,7 @@ class InMemoryRequest(Request):
 def create_app(config: ServeConfig) -> Flask:
     app = Flask(__name__)
     app.request_class = InMemoryRequest
-    app.json.sort_keys = False  # label first, heatmap last, as the page reads them
+    app.json.sort_keys = False  # label first, heatmap last, as the API documents them
     app.config["MAX_CONTENT_LENGTH"] = int(config.max_upload_mb * 1024 * 1024)
     token = config.token or None
     if token is None and not auth.is_loopback(config.host):
@@ -129,7 +129,7 @@ def _routes(app: Flask, scorer: Scorer, camera: CameraSlot, *, config: ServeConf
         upload = request.files.get("file")
         if upload is None:
             return _error("send the film as the multipart/form-data field 'file'", 400, "missing_file")
-        return jsonify(scorer.score(upload.read()))
+        return jsonify(scorer.score(upload.read(), overlay=_wants_overlay()))
 
     @app.post("/api/capture")
     def capture():
@@ -139,7 +139,13 @@ def _routes(app: Flask, scorer: Scorer, camera: CameraSlot, *, config: ServeConf
             film = camera.capture()
         except CameraUnavailable as exc:
             return _error(str(exc), 503, exc.code)
-        return jsonify(scorer.score_film(film))
+        return jsonify(scorer.score_film(film, overlay=_wants_overlay()))
+
+
+def _wants_overlay() -> bool:
+    """``overlay=1`` in the query or the form: the answer also carries the server's overlay image."""
+    value = request.args.get("overlay", request.form.get("overlay", ""))
+    return value.lower() in ("1", "true", "yes")
 
 
 def _errors(app: Flask) -> None:

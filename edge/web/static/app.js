@@ -22,7 +22,7 @@
     $("label").textContent = "";
     $("filename").textContent = "";
     $("probability").textContent = "";
-    $("heatmap").removeAttribute("src");
+    PneumoHeatmap.clear($("heatmap"));
   }
 
   function refuse(text) {
@@ -30,7 +30,8 @@
     setStatus(text, "error");
   }
 
-  async function send(url, body, name) {
+  // `file` is the uploaded film (the overlay is drawn on it), or null for a camera capture.
+  async function send(url, body, name, file) {
     if (busy) return;
     busy = true;
     $("capture").disabled = true;
@@ -46,7 +47,7 @@
         refuse(name + " was not scored (" + response.status + "): " + (data.error || response.statusText));
         return;
       }
-      show(data, name, performance.now() - started);
+      await show(data, name, file, performance.now() - started);
       const scope = data.scope || {};
       setStatus(scope.in_scope === false ? "Out of scope, scored only because the server allows it: " +
                 scope.reason + ". Do not rely on this answer." : "", scope.in_scope === false ? "error" : "");
@@ -67,10 +68,10 @@
     }
     const form = new FormData();
     form.append("file", file, file.name);
-    send("/api/predict", form, file.name);
+    send("/api/predict", form, file.name, file);
   }
 
-  function show(r, name, roundTripMs) {
+  async function show(r, name, file, roundTripMs) {
     const flagged = r.probability >= r.threshold;
     $("result").hidden = false;
     $("label").textContent = r.label;
@@ -82,32 +83,46 @@
     $("bar-threshold").style.left = (100 * r.threshold).toFixed(1) + "%";
     $("probability").textContent = r.probability.toFixed(3);
     $("threshold").textContent = r.threshold.toFixed(3);
-    const heatmap = $("heatmap");
-    if (r.heatmap_png_base64) {
-      heatmap.src = "data:image/png;base64," + r.heatmap_png_base64;
-      heatmap.hidden = false;
-      $("heatmap-caption").textContent = "Warm colours mark the regions that pointed to pneumonia.";
-    } else {
-      heatmap.removeAttribute("src");
-      heatmap.hidden = true;
-      $("heatmap-caption").textContent = "This model gives no heatmap.";
-    }
     $("time").textContent = Math.round(roundTripMs) + " ms (" + Math.round(r.timings_ms.server) +
                             " ms on the device)";
     $("result-model").textContent = r.model;
-    remember(r, name);
+    const thumbnail = await drawHeatmap(r.heatmap, file);
+    remember(r, name, thumbnail);
   }
 
-  function remember(r, name) {
-    recent.unshift({ r: r, name: name, when: new Date() });
+  // The overlay on the canvas, its legend and caption; returns a thumbnail of it, or null.
+  async function drawHeatmap(heatmap, file) {
+    const canvas = $("heatmap");
+    $("heatmap-figure").hidden = !heatmap;
+    if (!heatmap) {
+      $("heatmap-caption").textContent = "This model gives no heatmap.";
+      return null;
+    }
+    const started = performance.now();
+    try {
+      PneumoHeatmap.draw(canvas, await PneumoHeatmap.picture(heatmap, file), heatmap);
+    } catch (err) {
+      PneumoHeatmap.clear(canvas);
+      $("heatmap-caption").textContent = "This browser could not draw the heatmap: " + err.message;
+      return null;
+    }
+    PneumoHeatmap.legend($("legend"), heatmap);
+    [$("legend-low").textContent, $("legend-middle").textContent, $("legend-high").textContent] = heatmap.legend;
+    $("heatmap-caption").textContent = "Warm colours mark the regions that pointed to pneumonia (drawn here in " +
+                                       Math.round(performance.now() - started) + " ms).";
+    return PneumoHeatmap.thumbnail(canvas, 96);
+  }
+
+  function remember(r, name, thumbnail) {
+    recent.unshift({ r: r, name: name, thumbnail: thumbnail, when: new Date() });
     recent.length = Math.min(recent.length, RECENT_MAX);
     const list = $("recent");
     list.replaceChildren();
     for (const item of recent) {
       const li = document.createElement("li");
-      if (item.r.heatmap_png_base64) {
+      if (item.thumbnail) {
         const img = document.createElement("img");
-        img.src = "data:image/png;base64," + item.r.heatmap_png_base64;
+        img.src = item.thumbnail;
         img.alt = "";
         li.append(img);
       }
@@ -140,7 +155,7 @@
     e.target.value = "";
   });
 
-  $("capture").addEventListener("click", () => send("/api/capture", null, "camera capture"));
+  $("capture").addEventListener("click", () => send("/api/capture", null, "camera capture", null));
 
   fetch("/api/health", { credentials: "same-origin" })
     .then((response) => (response.ok ? response.json() : null))
