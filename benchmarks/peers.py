@@ -2,6 +2,8 @@
 
     python benchmarks/peers.py --films ../shared/data --out benchmarks/peers
 
+Needs OpenCV beside the dev install (``pip install opencv-python-headless``) and pydicom.
+
 Films of five kinds are made in a temporary folder from the shared films (224 px
 training JPEGs; 1024 px PNGs; noisy 12 MP phone-like JPEG photos of those films;
 2500 x 2000 16-bit PNG scans; JPEG Baseline DICOM files of 1024 px films). Each
