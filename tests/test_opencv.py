@@ -85,15 +85,20 @@ def test_opencv_gives_pillow_s_grey_pixels_on_every_kind(kinds, monkeypatch, min
         assert fast.colour_spread == slow.colour_spread, name
 
 
-def test_opencv_gives_pillow_s_pixels_on_a_dicom_jpeg_frame(fullres_dir, monkeypatch):
+def test_opencv_gives_pillow_s_pixels_on_dicom_jpeg_frames(fullres_dir, monkeypatch):
+    """Frames of odd and even length: DICOM pads an odd one with a NUL after the JPEG's end."""
     from pydicom.uid import JPEGBaseline8Bit
 
-    grey = np.asarray(Image.open(sorted(fullres_dir.glob("*.png"))[0]).convert("L"))
-    buffer = io.BytesIO()
-    Image.fromarray(grey).save(buffer, format="JPEG", quality=95)
-    data = make_dicom(grey, JPEGBaseline8Bit, encoded=buffer.getvalue())
-    fast, slow, used = read_both(data, monkeypatch, min_size=SIDE)
-    assert used and np.array_equal(np.asarray(fast.image), np.asarray(slow.image))
+    lengths = set()
+    for path in sorted(fullres_dir.glob("*.png"))[:4]:
+        grey = np.asarray(Image.open(path).convert("L"))
+        buffer = io.BytesIO()
+        Image.fromarray(grey).save(buffer, format="JPEG", quality=95)
+        lengths.add(len(buffer.getvalue()) % 2)
+        fast, slow, used = read_both(make_dicom(grey, JPEGBaseline8Bit, encoded=buffer.getvalue()), monkeypatch,
+                                     min_size=SIDE)
+        assert used and np.array_equal(np.asarray(fast.image), np.asarray(slow.image)), path.name
+    assert lengths == {0, 1}
 
 
 def test_the_same_probability_through_opencv_and_pillow(kinds, monkeypatch):

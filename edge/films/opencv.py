@@ -67,8 +67,9 @@ def decode(data: bytes, image: Image.Image) -> np.ndarray | None:
 def _kind(data: bytes, image: Image.Image) -> tuple[str | None, int]:
     """What OpenCV is asked to decode and at what DCT scale, or None for a file left to Pillow."""
     if image.format in ("JPEG", "MPO"):
-        # A file cut short is an error for Pillow, but libjpeg decodes it with a warning: keep it for Pillow.
-        if not data.endswith(b"\xff\xd9"):
+        # A file cut short is an error for Pillow, but libjpeg decodes it with a warning: keep it for
+        # Pillow. (A DICOM frame is padded to an even length with one NUL.)
+        if not data.endswith((b"\xff\xd9", b"\xff\xd9\x00")):
             return None, 1
         scale = image.decoderconfig[0] if image.decoderconfig else 1
         return _JPEG_MODES.get(image.mode), scale
