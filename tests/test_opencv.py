@@ -27,7 +27,7 @@ SIDE = 224
 DECODED = ("training RGB JPEG", "grey JPEG", "grey PNG", "RGB PNG", "tinted noisy JPEG", "12 MP JPEG",
            "12 MP JPEG, EXIF orientation 6", "JPEG, EXIF orientation 1", "JPEG, EXIF orientation 3",
            "JPEG, EXIF orientation 8", "PNG, EXIF orientation 6", "MPO", "16-bit PNG, part of the range, noisy",
-           "16-bit PNG, one value", "grey PNG with gAMA")
+           "16-bit PNG, one value", "grey PNG with gAMA", "2300 px RGB PNG, box-reduced")
 
 
 def with_chunk(png: bytes, tag: bytes, body: bytes, *, before_idat: bool) -> bytes:
@@ -44,6 +44,7 @@ def kinds(fullres_dir, train_dir) -> dict[str, bytes]:
     film = Image.open(sorted(fullres_dir.glob("*.png"))[1]).convert("L")
     kinds = film_kinds(film, np.asarray(film), (train_dir / "NORMAL" / "IM-0115-0001.jpeg").read_bytes())
     grey_png = encode(film, "PNG")
+    kinds["2300 px RGB PNG, box-reduced"] = encode(film.resize((2600, 2300)).convert("RGB"), "PNG")
     kinds["grey PNG with gAMA"] = with_chunk(grey_png, b"gAMA", struct.pack(">I", 45455), before_idat=True)
     exif = Image.Exif()
     exif[0x0112] = 6

@@ -59,17 +59,22 @@ def replicated_grey(rgb: Image.Image) -> Image.Image | None:
 
     A grey film stored as RGB (every training film is) has no colour to measure, and
     Pillow's RGB-to-L weights (19595, 38470, 7471 / 65536) sum to one, so its grey
-    is the red channel itself: convert("L")'s very pixels, without the colour check's
-    fit. The first row is compared first, so a colour film costs almost nothing here.
+    is the red channel itself: convert("L")'s very pixels, without the colour check's fit.
     """
-    pixels = np.asarray(rgb)
+    red = replicated_channel(np.asarray(rgb))
+    return None if red is None else Image.fromarray(red)
+
+
+def replicated_channel(pixels: np.ndarray) -> np.ndarray | None:
+    """The one channel of (h, w, 3) pixels whose channels are all equal (contiguous), else None.
+    The first row is compared first, so a colour film costs almost nothing here."""
     first = pixels[0]
     if not (np.array_equal(first[:, 0], first[:, 1]) and np.array_equal(first[:, 0], first[:, 2])):
         return None
     red = pixels[..., 0]
     if not (np.array_equal(red, pixels[..., 1]) and np.array_equal(red, pixels[..., 2])):
         return None
-    return Image.fromarray(np.ascontiguousarray(red))
+    return np.ascontiguousarray(red)
 
 
 def high_depth_to_grey(pixels: np.ndarray) -> Image.Image:
