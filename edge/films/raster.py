@@ -41,10 +41,13 @@ _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"II*\x00",
 
 
 def open_image(data: bytes, min_size: int | None = None) -> Image.Image:
-    """Decode an image file's bytes with Pillow: loaded, upright, errors as :class:`FilmError`.
+    """Decode an image file's bytes (Pillow, or OpenCV where it gives the same pixels): loaded,
+    upright, errors as :class:`FilmError`.
 
-    The image keeps its own mode (RGB, I;16, P, ...); ``min_size`` enables JPEG
-    draft mode as in :func:`read_film`.
+    The image keeps its own mode (RGB, I;16, P, ...), except what OpenCV decodes into
+    grey already: a 16-bit grey PNG (stretched, as :func:`~.film.to_grey` stretches it)
+    and an RGB film with equal channels (mode "L"). ``min_size`` enables JPEG draft
+    mode as in :func:`read_film`.
     """
     return _decode(data, min_size)[0]
 
