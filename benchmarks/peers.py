@@ -2,7 +2,7 @@
 
     python benchmarks/peers.py --films ../shared/data --out benchmarks/peers
 
-Needs OpenCV beside the dev install (``pip install opencv-python-headless``) and pydicom.
+Needs OpenCV and pydicom (both in the ``[dev]`` extra; OpenCV alone is the ``[fast]`` extra).
 
 Films of five kinds are made in a temporary folder from the shared films (224 px
 training JPEGs; 1024 px PNGs; noisy 12 MP phone-like JPEG photos of those films;
