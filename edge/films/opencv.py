@@ -34,11 +34,6 @@ def _cv2():
     return cv2 if hasattr(cv2, "IMREAD_COLOR_RGB") else None  # OpenCV >= 4.11
 
 
-def available() -> bool:
-    """Whether OpenCV can be imported (the ``[fast]`` extra)."""
-    return _cv2() is not None
-
-
 def decode(data: bytes, image: Image.Image) -> np.ndarray | None:
     """The pixels Pillow's ``image.load()`` would give for ``image`` (opened from ``data``, draft
     mode already set), as ``np.asarray`` of it would hold them, or None."""
