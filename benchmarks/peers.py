@@ -2,7 +2,7 @@
 
     python benchmarks/peers.py --films ../shared/data --out benchmarks/peers
 
-Needs OpenCV beside the dev install (``pip install opencv-python-headless``) and pydicom.
+Needs OpenCV and pydicom (both in the ``[dev]`` extra; OpenCV alone is the ``[fast]`` extra).
 
 Films of five kinds are made in a temporary folder from the shared films (224 px
 training JPEGs; 1024 px PNGs; noisy 12 MP phone-like JPEG photos of those films;
@@ -10,7 +10,9 @@ training JPEGs; 1024 px PNGs; noisy 12 MP phone-like JPEG photos of those films;
 timed call takes a film's path to a probability, with one interpreter thread and
 the shipped default model (``DEFAULT_MODEL``, whatever it names):
 
-- product: ``Classifier.predict(path)``, quality gate and all;
+- product: ``Classifier.predict(path)``, quality gate and all (with OpenCV's decoders where they
+  give Pillow's pixels: the ``[fast]`` extra);
+- product_pillow: the same without the ``[fast]`` extra (Pillow decodes everything);
 - notebook: Pillow, ``convert("RGB")``, resize, a float array, the model's float32
   sibling (the int8 model itself when there is none);
 - tflite_example: the TFLite Raspberry Pi example (Pillow RGB, resize, raw uint8 in);
@@ -46,11 +48,12 @@ from pneumo_edge.edge.bench.machine import machine_info
 from pneumo_edge.edge.bench.measure import summarize
 from pneumo_edge.edge.card import preprocess_spec, read_card
 from pneumo_edge.edge.classifier import Classifier, Options, default_model
+from pneumo_edge.edge.films import opencv as opencv_decoders
 from pneumo_edge.edge.preprocess import SCALINGS
 from pneumo_edge.edge.runtime import load_runtime
 
 SCHEMA = "pneumo-peers/1"
-PIPELINES = ("product", "notebook", "tflite_example", "opencv", "floor")
+PIPELINES = ("product", "product_pillow", "notebook", "tflite_example", "opencv", "floor")
 KINDS = {
     "jpeg224": "224 px JPEG",
     "png1024": "1024 px PNG",
@@ -258,6 +261,19 @@ def opencv(model: Model) -> Callable[[Path], float]:
     return run
 
 
+def pillow_only(product: Classifier) -> Callable[[Path], float]:
+    """The product as installed without the ``[fast]`` extra: OpenCV's decode path turned off for the call."""
+    fast = opencv_decoders.decode
+
+    def run(path: Path) -> float:
+        opencv_decoders.decode = lambda data, image: None
+        try:
+            return product.predict(path).probability
+        finally:
+            opencv_decoders.decode = fast
+    return run
+
+
 def decoders(side: int) -> dict[str, Callable[[Path], np.ndarray]]:
     """Every decoder the floor may use: a path to a grey array (8 or 16 bit), at least ``side`` px."""
     import cv2  # noqa: F401  (the floor needs OpenCV's resize anyway)
@@ -321,8 +337,9 @@ def measure(films: dict[str, list[Path]], runs: int, *, model_path: Path) -> dic
         decoder, candidates = fastest_decoder(paths, side, repeats=3)
         chosen[kind] = {"decoder": decoder, "decode_ms_median": candidates}
         calls[kind] = {"product": lambda path: product.predict(path).probability,
-                       "notebook": notebook(float32), "tflite_example": tflite_example(int8),
-                       "opencv": opencv(int8), "floor": floor(int8, decoders(side)[decoder])}
+                       "product_pillow": pillow_only(product), "notebook": notebook(float32),
+                       "tflite_example": tflite_example(int8), "opencv": opencv(int8),
+                       "floor": floor(int8, decoders(side)[decoder])}
     samples = {kind: {name: [] for name in PIPELINES} for kind in films}
     probabilities = {kind: {name: [] for name in PIPELINES} for kind in films}
     for kind, paths in films.items():  # warm-up: every pipeline once on every film
@@ -346,6 +363,7 @@ def measure(films: dict[str, list[Path]], runs: int, *, model_path: Path) -> dic
             "label": KINDS[kind], "films": len(films[kind]), "floor_decoder": chosen[kind], "ms": stats,
             "product_over_floor": round(stats["product"]["p50"] / stats["floor"]["p50"], 3),
             "product_over_opencv": round(stats["product"]["p50"] / stats["opencv"]["p50"], 3),
+            "pillow_only_over_product": round(stats["product_pillow"]["p50"] / stats["product"]["p50"], 3),
             "largest_probability_difference_from_product": {
                 name: round(float(np.abs(np.asarray(probabilities[kind][name]) - product_p).max()), 4)
                 for name in PIPELINES if name != "product"}}
@@ -364,13 +382,19 @@ def markdown(result: dict) -> str:
              f"{result['machine'].get('cores')} cores. Load average (1, 5, 15 min) before "
              f"{settings['load_average_before']}, after {settings['load_average_after']}.", "",
              "Median ms per film, end to end (path to probability), interquartile range in brackets:", "",
-             "| film | product | notebook | TFLite example | OpenCV | floor | product / floor | product / OpenCV |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| film | product | product, Pillow only | notebook | TFLite example | OpenCV | floor | product / floor "
+             "| product / OpenCV |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for kind in result["kinds"].values():
         cells = [f"{kind['ms'][name]['p50']:.2f} ({kind['ms'][name]['p25']:.2f}-{kind['ms'][name]['p75']:.2f})"
                  for name in PIPELINES]
         lines.append(f"| {kind['label']} | " + " | ".join(cells)
                      + f" | {kind['product_over_floor']:.2f} | {kind['product_over_opencv']:.2f} |")
+    lines += ["", "Product, Pillow only: the same classifier with OpenCV's decoders turned off, as installed without "
+              "the `[fast]` extra; its time over the product's: "
+              + ", ".join(f"{kind['label']} {kind['pillow_only_over_product']:.2f}x"
+                          for kind in result["kinds"].values())
+              + "."]
     lines += ["", "The floor's decoder per kind (median decode-only ms of each candidate, measured first):", ""]
     lines += [f"- {kind['label']}: {kind['floor_decoder']['decoder']} "
               f"({', '.join(f'{k} {v:.2f}' for k, v in kind['floor_decoder']['decode_ms_median'].items())})"

@@ -30,11 +30,15 @@ def set_input(interpreter, tensor: np.ndarray) -> None:
     interpreter.set_tensor(detail["index"], quantize(tensor[np.newaxis], detail))
 
 
-def outputs_by_rank(interpreter) -> dict[str, np.ndarray]:
+def outputs_by_rank(interpreter, details: list[dict] | None = None) -> dict[str, np.ndarray]:
     """Dequantized outputs, told apart by shape: ``probability`` (1 element), ``cam`` (the
-    (1, h, w, 1) map) and, for the scope check, ``features_<width>`` (each (1, width) vector)."""
+    (1, h, w, 1) map) and, for the scope check, ``features_<width>`` (each (1, width) vector).
+
+    ``details``: the interpreter's output details, kept by a caller that reads outputs
+    film after film (fetching them costs more than reading the outputs).
+    """
     result = {}
-    for detail in interpreter.get_output_details():
+    for detail in details or interpreter.get_output_details():
         value = dequantize(interpreter.get_tensor(detail["index"]), detail)
         if value.size == 1:
             result["probability"] = value

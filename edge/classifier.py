@@ -122,6 +122,7 @@ class Classifier:
         self.scope = ScopeCheck(self.card["scope"]) if "scope" in self.card else None
         self._input = self.interpreter.get_input_details()[0]
         self._input_table = input_table(self.spec, self._input)
+        self._outputs = self.interpreter.get_output_details()
         self.load_ms = (time.perf_counter() - started) * 1000
 
     def _make_interpreter(self, options: Options):
@@ -159,7 +160,7 @@ class Classifier:
     def invoke(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
         adapters.set_input(self.interpreter, tensor)
         self.interpreter.invoke()
-        return adapters.outputs_by_rank(self.interpreter)
+        return adapters.outputs_by_rank(self.interpreter, self._outputs)
 
     def input_tensor(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 model-size pixels to the interpreter's input, (1, H, W, C) in its dtype: one table
@@ -187,7 +188,7 @@ class Classifier:
         self.interpreter.set_tensor(self._input["index"], self.input_tensor(pixels))
         t1 = time.perf_counter()
         self.interpreter.invoke()
-        outputs = adapters.outputs_by_rank(self.interpreter)
+        outputs = adapters.outputs_by_rank(self.interpreter, self._outputs)
         t2 = time.perf_counter()
         scope = early or (self.scope.decide(feature_blocks(outputs, pixels, self.scope.layout)) if self.scope
                           else NOT_CHECKED)

@@ -93,11 +93,17 @@ def decode(data: dict) -> np.ndarray:
 
 
 def thumbnail(pixels: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
-    """The model's uint8 input (H, W) as a (side * side,) block mean in [0, 1]."""
+    """The model's uint8 input (H, W) as a (side * side,) block mean in [0, 1].
+
+    The block sums are whole numbers, exact in any order: summing rows first and then
+    columns, in integers, gives the float32 mean over both axes bit for bit, in a third
+    of the time of numpy's reduction over two short axes.
+    """
     height, width = pixels.shape
-    rows, cols = height // side * side, width // side * side
-    blocks = pixels[:rows, :cols].reshape(side, rows // side, side, cols // side)
-    return blocks.mean(axis=(1, 3), dtype=np.float32).reshape(-1) / np.float32(255)
+    rows, cols = height // side, width // side
+    sums = pixels[:rows * side, :cols * side].reshape(side, rows, cols * side).sum(axis=1, dtype=np.int64)
+    sums = sums.reshape(side, side, cols).sum(axis=2)
+    return (sums.astype(np.float32) / np.float32(rows * cols)).reshape(-1) / np.float32(255)
 
 
 def feature_blocks(outputs: dict[str, np.ndarray], pixels: np.ndarray, layout: dict[str, int]) -> dict:

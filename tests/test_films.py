@@ -425,3 +425,12 @@ def test_the_colour_check_on_a_reduced_copy_keeps_its_verdicts(colour_photo, gre
     tinted = np.stack([grey * 1.0, grey * 0.93, grey * 0.8 + 5], axis=-1).clip(0, 255).astype(np.uint8)
     assert colour_spread(Image.fromarray(tinted)) < 1.1
     assert colour_spread(colour_photo) > 20
+
+
+def test_a_grey_film_stored_as_rgb_reads_as_pillow_s_grey_of_it_on_every_level():
+    """Equal channels take the short way (the red channel, no colour fit): the same grey as convert("L")."""
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    rgb = Image.fromarray(np.repeat(levels[..., np.newaxis], 3, axis=-1))
+    result = read_film(encode(rgb, "PNG"))
+    assert np.array_equal(np.asarray(result.image), np.asarray(rgb.convert("L")))
+    assert result.colour_spread == 0.0

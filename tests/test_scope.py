@@ -68,6 +68,17 @@ def test_thumbnail_is_the_block_mean():
     assert thumb[0] == pytest.approx(pixels[:14, :14].mean() / 255, rel=1e-5)
 
 
+def test_thumbnail_is_the_float32_mean_over_both_axes_bit_for_bit():
+    """The integer block sums give what the features were fitted on: numpy's float32 mean."""
+    rng = np.random.default_rng(5)
+    for shape in ((224, 224), (225, 230), (31, 47), (512, 512)):
+        for pixels in (rng.integers(0, 256, shape, dtype=np.uint8), np.full(shape, 255, np.uint8)):
+            rows, cols = shape[0] // 16 * 16, shape[1] // 16 * 16
+            blocks = pixels[:rows, :cols].reshape(16, rows // 16, 16, cols // 16)
+            expected = blocks.mean(axis=(1, 3), dtype=np.float32).reshape(-1) / np.float32(255)
+            assert thumbnail(pixels).dtype == np.float32 and np.array_equal(thumbnail(pixels), expected), shape
+
+
 def test_block_distance_is_mahalanobis_plus_residual():
     from pneumo_edge.convert.scope_fit import fit_blocks
 

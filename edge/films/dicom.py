@@ -166,6 +166,8 @@ def _grey(pixels: np.ndarray, dataset) -> np.ndarray:
     if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
         low, high = int(pixels.min()), int(pixels.max())
         table = _display(np.arange(low, high + 1, dtype=pixels.dtype).reshape(1, -1), dataset).ravel()
+        if pixels.dtype == table.dtype == np.uint8 and np.array_equal(table, np.arange(low, high + 1)):
+            return pixels  # the transform leaves every value as it is (8-bit, no window): nothing to look up
         grey = np.empty(pixels.shape, dtype=np.uint8)
         for start in range(0, pixels.shape[0], 256):
             grey[start:start + 256] = table[pixels[start:start + 256].astype(np.int32) - low]

@@ -38,6 +38,10 @@ class Film:
 def to_grey(image: Image.Image) -> tuple[Image.Image, float]:
     """Any Pillow mode to mode "L"; also return how colourful the original was."""
     mode = image.mode
+    if mode == "RGB":
+        grey = replicated_grey(image)
+        if grey is not None:
+            return grey, 0.0
     if mode in ("RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P", "PA"):
         rgb = image if mode == "RGB" else image.convert("RGB")  # an RGB film is grey-converted as it is
         return rgb.convert("L"), colour_spread(rgb)
@@ -48,6 +52,29 @@ def to_grey(image: Image.Image) -> tuple[Image.Image, float]:
     if mode.startswith("I") or mode == "F":
         return high_depth_to_grey(np.asarray(image)), 0.0
     raise FilmError(f"unsupported image mode {mode!r}", code="unsupported_mode")
+
+
+def replicated_grey(rgb: Image.Image) -> Image.Image | None:
+    """The grey film inside an RGB film whose three channels are equal everywhere, else None.
+
+    A grey film stored as RGB (every training film is) has no colour to measure, and
+    Pillow's RGB-to-L weights (19595, 38470, 7471 / 65536) sum to one, so its grey
+    is the red channel itself: convert("L")'s very pixels, without the colour check's fit.
+    """
+    red = replicated_channel(np.asarray(rgb))
+    return None if red is None else Image.fromarray(red)
+
+
+def replicated_channel(pixels: np.ndarray) -> np.ndarray | None:
+    """The one channel of (h, w, 3) pixels whose channels are all equal (contiguous), else None.
+    The first row is compared first, so a colour film costs almost nothing here."""
+    first = pixels[0]
+    if not (np.array_equal(first[:, 0], first[:, 1]) and np.array_equal(first[:, 0], first[:, 2])):
+        return None
+    red = pixels[..., 0]
+    if not (np.array_equal(red, pixels[..., 1]) and np.array_equal(red, pixels[..., 2])):
+        return None
+    return np.ascontiguousarray(red)
 
 
 def high_depth_to_grey(pixels: np.ndarray) -> Image.Image:

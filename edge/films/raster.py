@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..errors import FilmError
-from .film import MAX_PIXELS, Film, to_grey
+from . import opencv
+from .film import MAX_PIXELS, Film, high_depth_to_grey, replicated_channel, to_grey
 from .limits import check_decoded_bytes
 
 # Truncated files are errors, not half-grey films.
@@ -39,21 +41,52 @@ _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"II*\x00",
 
 
 def open_image(data: bytes, min_size: int | None = None) -> Image.Image:
-    """Decode an image file's bytes with Pillow: loaded, upright, errors as :class:`FilmError`.
+    """Decode an image file's bytes (Pillow, or OpenCV where it gives the same pixels): loaded,
+    upright, errors as :class:`FilmError`.
 
-    The image keeps its own mode (RGB, I;16, P, ...); ``min_size`` enables JPEG
-    draft mode as in :func:`read_film`.
+    The image keeps its own mode (RGB, I;16, P, ...), except what OpenCV decodes into
+    grey already: a 16-bit grey PNG (stretched, as :func:`~.film.to_grey` stretches it)
+    and an RGB film with equal channels (mode "L"). ``min_size`` enables JPEG draft
+    mode as in :func:`read_film`.
     """
     return _decode(data, min_size)[0]
 
 
 def _decode(data: bytes, min_size: int | None) -> tuple[Image.Image, tuple[int, int], str, str]:
-    """The loaded upright image, and the original's size (upright), mode and format."""
+    """The loaded upright image, and the original's size (upright), mode and format.
+
+    Where OpenCV is installed and gives Pillow's pixels (:mod:`.opencv`), it decodes them;
+    a 16-bit grey film it decodes is returned already stretched to grey (mode "L"), as
+    :func:`~.film.to_grey` would stretch it. The stretch is per pixel, so it commutes
+    with the EXIF turn, and such a film is never box-reduced (only 8-bit modes are).
+    """
     image = _open(data)
     original_size, original_mode, fmt = image.size, image.mode, image.format or "unknown"
     if min_size and fmt in ("JPEG", "MPO"):
         # DCT scaling: each side stays >= the requested size; only JPEG has it.
         image.draft(image.mode, (min_size, min_size))
+    pixels = opencv.decode(data, image)
+    if pixels is None:
+        _load(image, fmt)
+    orientation = _orientation(image, loaded=pixels is None)
+    if pixels is not None and pixels.dtype == np.uint16:
+        image = high_depth_to_grey(pixels)
+    else:
+        if pixels is not None:
+            # A grey film stored as RGB becomes its grey here, as to_grey would make it: the box
+            # reduction and the turn give the same pixels on one channel as on three.
+            grey = replicated_channel(pixels) if pixels.ndim == 3 else None
+            image = Image.fromarray(pixels if grey is None else grey)  # 2-D: L, (h, w, 3): RGB
+        if min_size:
+            image = _reduce(image, max(REDUCED_SIDE, 4 * min_size))
+    upright = _upright(image, orientation)
+    if upright.size != image.size:
+        original_size = original_size[::-1]
+    return upright, original_size, original_mode, fmt
+
+
+def _load(image: Image.Image, fmt: str) -> None:
+    """Pillow's decode, its failures as :class:`FilmError`."""
     try:
         image.load()
     except Image.DecompressionBombError as exc:
@@ -64,12 +97,6 @@ def _decode(data: bytes, min_size: int | None) -> tuple[Image.Image, tuple[int, 
         raise FilmError(f"cannot decode the {fmt} data: {text or type(exc).__name__}", code=code) from None
     except Exception as exc:
         raise FilmError(f"cannot decode the {fmt} data: {exc}", code="corrupt") from None
-    if min_size:
-        image = _reduce(image, max(REDUCED_SIDE, 4 * min_size))
-    upright = _upright(image)
-    if upright.size != image.size:
-        original_size = original_size[::-1]
-    return upright, original_size, original_mode, fmt
 
 
 def _reduce(image: Image.Image, side: int) -> Image.Image:
@@ -80,24 +107,35 @@ def _reduce(image: Image.Image, side: int) -> Image.Image:
     return image.reduce(factor)
 
 
-def _upright(image: Image.Image) -> Image.Image:
+def _orientation(image: Image.Image, *, loaded: bool) -> int:
+    """The EXIF orientation tag (1 upright, 2 to 8 a flip or a turn); a broken EXIF block counts as
+    upright: the pixels as stored are still the film. A PNG not yet loaded is read for it only
+    from its header (:mod:`.opencv` leaves a PNG with metadata after its pixels to Pillow)."""
+    try:
+        if not loaded and image.format == "PNG" and "exif" not in image.info:
+            return 1
+        orientation = image.getexif().get(_ORIENTATION, 1)
+    except Exception:
+        return 1
+    return orientation if orientation in _TRANSPOSE else 1
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
     """Apply the EXIF orientation, so a film photographed in portrait is not scored sideways.
 
     Phone cameras store the orientation as a tag instead of rotating the pixels.
-    Only a tag that asks for a turn or a flip (2 to 8) costs a transposed copy;
-    a film without one is returned as it is. A broken EXIF block leaves the pixels
-    as stored: they are still the film.
+    Only a tag that asks for a turn or a flip (2 to 8) costs a transposed copy
+    (the transposition ``ImageOps.exif_transpose`` makes); a film without one is
+    returned as it is.
     """
-    try:
-        if image.getexif().get(_ORIENTATION, 1) not in _TRANSPOSED:
-            return image
-        return ImageOps.exif_transpose(image)
-    except Exception:
-        return image
+    method = _TRANSPOSE.get(orientation)
+    return image if method is None else image.transpose(method)
 
 
-_ORIENTATION = 0x0112  # the EXIF tag; 1 is upright, 2 to 8 each a flip or a turn
-_TRANSPOSED = range(2, 9)
+_ORIENTATION = 0x0112  # the EXIF tag
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
 
 
 def _open(data: bytes) -> Image.Image:
