@@ -1,13 +1,15 @@
-"""OpenCV's decoders for the films where they give Pillow's very pixels, faster (the ``[fast]`` extra).
+"""OpenCV's PNG decoder, where it gives Pillow's very pixels, faster (the ``[fast]`` extra).
 
 Pillow still opens every file (format, size, mode, EXIF and the size limits all come
 from its header), and decodes whatever is not handled here: OpenCV only replaces the
-pixel decoding of 8-bit grey and RGB PNG, 16-bit grey PNG, and grey or RGB JPEG
-(full or DCT-reduced scale, as Pillow's draft mode). PNG is lossless, and both read
-JPEG with libjpeg-turbo's default (islow) decoder: tests/test_opencv.py checks the
-pixels are equal on every kind. cv2 is imported on the first film, not with the
-package, so the device core needs only numpy and Pillow; without it (or on any
-doubt about a file) this returns None and Pillow decodes, with its own errors.
+pixel decoding of 8-bit grey and RGB PNG and 16-bit grey PNG. PNG is lossless, so any
+correct decoder gives the same pixels (tests/test_opencv.py checks them on every kind).
+JPEG is left to Pillow: OpenCV and Pillow each bundle their own libjpeg-turbo, and two
+builds agreeing to the bit today (they did on the shared films) is no promise for the
+wheels a Pi installs next year; the measured gain was 0-3%. cv2 is imported on the
+first film, not with the package, so the device core needs only numpy and Pillow;
+without it (or on any doubt about a file) this returns None and Pillow decodes, with
+its own errors.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from PIL import Image
 
 # Pillow's mode and its PNG raw mode (one 8- or 16-bit sample per channel) -> what OpenCV is asked for
 _PNG = {("L", "L"): "grey", ("I;16", "I;16B"): "deep", ("RGB", "RGB"): "rgb"}
-_JPEG_MODES = {"L": "grey", "RGB": "rgb"}
 # Chunks after the pixels that Pillow reads on load: an EXIF orientation may be in them.
 _LATE_METADATA = (b"eXIf", b"tEXt", b"zTXt", b"iTXt")
 
@@ -40,14 +41,11 @@ def decode(data: bytes, image: Image.Image) -> np.ndarray | None:
     cv2 = _cv2()
     if cv2 is None or len(image.tile) != 1:
         return None
-    kind, scale = _kind(data, image)
+    kind = _kind(data, image)
     if kind is None:
         return None
     flags = cv2.IMREAD_IGNORE_ORIENTATION | {
         "grey": cv2.IMREAD_GRAYSCALE, "deep": cv2.IMREAD_ANYDEPTH, "rgb": cv2.IMREAD_COLOR_RGB}[kind]
-    if scale > 1:
-        flags |= {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
-                  8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[scale]
     try:
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
@@ -59,19 +57,12 @@ def decode(data: bytes, image: Image.Image) -> np.ndarray | None:
     return pixels
 
 
-def _kind(data: bytes, image: Image.Image) -> tuple[str | None, int]:
-    """What OpenCV is asked to decode and at what DCT scale, or None for a file left to Pillow."""
-    if image.format in ("JPEG", "MPO"):
-        # A file cut short is an error for Pillow, but libjpeg decodes it with a warning: keep it for
-        # Pillow. (A DICOM frame is padded to an even length with one NUL.)
-        if not data.endswith((b"\xff\xd9", b"\xff\xd9\x00")):
-            return None, 1
-        scale = image.decoderconfig[0] if image.decoderconfig else 1
-        return _JPEG_MODES.get(image.mode), scale
-    if image.format == "PNG":
-        kind = _PNG.get((image.mode, image.tile[0].args))
-        return (kind if kind and _complete_png(data, image.tile[0].offset) else None), 1
-    return None, 1
+def _kind(data: bytes, image: Image.Image) -> str | None:
+    """What OpenCV is asked to decode, or None for a file left to Pillow."""
+    if image.format != "PNG":
+        return None
+    kind = _PNG.get((image.mode, image.tile[0].args))
+    return kind if kind and _complete_png(data, image.tile[0].offset) else None
 
 
 def _complete_png(data: bytes, offset: int) -> bool:
