@@ -18,8 +18,7 @@ from pneumo_edge.edge.runtime import load_runtime
 
 def test_shipped_models_are_installed_with_cards():
     names = {p.name for p in shipped_models()}
-    assert {"pneumo_efficientnet_lite0_int8.tflite", "pneumo_efficientnet_lite0_float32.tflite",
-            "pneumo_mobilenet_int8.tflite", "pneumo_mobilenet_float32.tflite",
+    assert {"pneumo_efficientnet_lite0_int8.tflite", "pneumo_mobilenet_int8.tflite", "pneumo_mobilenet_float32.tflite",
             "pneumo_shallow_int8.tflite"} <= names
     assert default_model().name == "pneumo_efficientnet_lite0_int8.tflite"
     assert default_model().stat().st_size < 8 * 1024 * 1024  # the Edge TPU on-chip memory (tests/test_preflight.py)
