@@ -25,15 +25,13 @@ import argparse
 import io
 import json
 import os
-import shlex
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from peers import KINDS, make_films  # beside this script
+from peers import KINDS, keep_run, make_films  # beside this script
 
-from pneumo_edge.edge.bench.machine import machine_info
 from pneumo_edge.edge.bench.measure import summarize
 from pneumo_edge.edge.classifier import Classifier, Options
 from pneumo_edge.edge.heatmap import encode_jpeg, overlay, with_legend
@@ -140,17 +138,11 @@ def main() -> int:
     load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         measured = measure(make_films(Path(args.films), Path(tmp), args.count), args.rounds)
-    command = ["python", "benchmarks/heatmap_cost.py", "--films", args.films, "--count", str(args.count),
-               "--rounds", str(args.rounds)] + (["--out", args.out] if args.out else [])
-    result = {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "command": shlex.join(command), "machine": machine_info(Classifier(Options()).runtime),
-              "settings": {"rounds": args.rounds, "count": args.count, "load_average_before": load_before,
-                           "load_average_after": [round(x, 2) for x in os.getloadavg()]}, **measured}
-    text = markdown(result)
-    print(text)
-    if args.out:
-        Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
-        Path(args.out + ".md").write_text(text)
+    keep_run("benchmarks/heatmap_cost.py", ["--films", args.films, "--count", str(args.count), "--rounds",
+                                            str(args.rounds)],
+             out=args.out, schema=SCHEMA, runtime=Classifier(Options()).runtime,
+             settings={"rounds": args.rounds, "count": args.count}, load_before=load_before, measured=measured,
+             render=markdown)
     return 0
 
 

@@ -418,18 +418,27 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         films = make_films(Path(args.films), Path(tmp), args.count)
         measured = measure(films, args.runs, model_path=default_model())
-    command = ["python", "benchmarks/peers.py", "--films", args.films, "--count", str(args.count),
-               "--runs", str(args.runs)] + (["--out", args.out] if args.out else [])
-    result = {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "command": shlex.join(command), "machine": machine_info(load_runtime()),
-              "settings": {"runs": args.runs, "count": args.count, "load_average_before": load_before,
-                           "load_average_after": [round(x, 2) for x in os.getloadavg()]}, **measured}
-    text = markdown(result)
-    print(text)
-    if args.out:
-        Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
-        Path(args.out + ".md").write_text(text)
+    keep_run("benchmarks/peers.py", ["--films", args.films, "--count", str(args.count), "--runs", str(args.runs)],
+             out=args.out, schema=SCHEMA, runtime=load_runtime(), settings={"runs": args.runs, "count": args.count},
+             load_before=load_before, measured=measured, render=markdown)
     return 0
+
+
+def keep_run(script: str, argv: list[str], *, out: str | None, schema: str, runtime, settings: dict,
+             load_before: list[float], measured: dict, render: Callable[[dict], str]) -> None:
+    """Print one run's Markdown and, with ``out``, keep OUT.json and OUT.md: the figures with the
+    command that made them, the machine and its load before and after (this script and
+    heatmap_cost.py)."""
+    command = ["python", script, *argv] + (["--out", out] if out else [])
+    result = {"schema": schema, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "command": shlex.join(command), "machine": machine_info(runtime),
+              "settings": {**settings, "load_average_before": load_before,
+                           "load_average_after": [round(x, 2) for x in os.getloadavg()]}, **measured}
+    text = render(result)
+    print(text)
+    if out:
+        Path(out + ".json").write_text(json.dumps(result, indent=2) + "\n")
+        Path(out + ".md").write_text(text)
 
 
 if __name__ == "__main__":
