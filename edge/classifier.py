@@ -142,7 +142,7 @@ class Classifier:
     def has_heatmap(self) -> bool:
         """Whether the model has a class activation map output (the one of rank 4; the scope
         check's feature outputs are vectors)."""
-        return any(len(detail["shape"]) == 4 for detail in self.interpreter.get_output_details())
+        return any(len(detail["shape"]) == 4 for detail in self._outputs)
 
     def describe(self) -> dict:
         return {"model": self.id, "model_path": str(self.model_path), "backend": self.backend,
