@@ -122,6 +122,10 @@ class Classifier:
         self.scope = ScopeCheck(self.card["scope"]) if "scope" in self.card else None
         self._input = self.interpreter.get_input_details()[0]
         self._input_table = input_table(self.spec, self._input)
+        # A uint8 input whose quantization undoes the scaling ((x - 127) / 128 at scale 1/128 and
+        # zero point 127: the default's) takes the pixels as they are: no lookup to make.
+        self._input_is_pixels = self._input_table.dtype == np.uint8 and np.array_equal(
+            self._input_table, np.arange(256))
         self._outputs = self.interpreter.get_output_details()
         self.load_ms = (time.perf_counter() - started) * 1000
 
@@ -164,8 +168,9 @@ class Classifier:
 
     def input_tensor(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 model-size pixels to the interpreter's input, (1, H, W, C) in its dtype: one table
-        lookup, the same values as :func:`~.preprocess.scale_pixels` then :func:`~.adapters.quantize`."""
-        values = self._input_table[pixels][np.newaxis, ..., np.newaxis]
+        lookup (none where the table is the identity), the same values as
+        :func:`~.preprocess.scale_pixels` then :func:`~.adapters.quantize`."""
+        values = (pixels if self._input_is_pixels else self._input_table[pixels])[np.newaxis, ..., np.newaxis]
         return np.repeat(values, 3, axis=-1) if self.spec.channels == 3 else values
 
     def predict_film(self, film: Film) -> Prediction:

@@ -11,6 +11,8 @@ angle or under glare. Those are scored as if they were pediatric frontal films.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import FilmError
@@ -52,10 +54,22 @@ def check_shape_and_colour(film: Film, model_side: int) -> None:
 
 def check_contrast(pixels: np.ndarray) -> None:
     """Refuse a near-uniform film from a small grey copy of it (the model's input, or a reduction)."""
-    contrast = float(np.asarray(pixels, dtype=np.float32).std())
+    contrast = grey_spread(np.asarray(pixels))
     if contrast < MIN_CONTRAST:
         raise FilmError(f"near-uniform or blank (grey-level spread {contrast:.1f} < {MIN_CONTRAST})",
                         code="quality_blank")
+
+
+def grey_spread(pixels: np.ndarray) -> float:
+    """The standard deviation of grey levels. For uint8 pixels it comes from two exact integer
+    sums (the squares fit 16 bits), in half the time of numpy's float std and without its
+    rounding."""
+    if pixels.dtype != np.uint8:
+        return float(np.asarray(pixels, dtype=np.float32).std())
+    count = pixels.size
+    total = int(pixels.sum(dtype=np.uint64))
+    squares = np.square(pixels, dtype=np.uint16).sum(dtype=np.uint64)
+    return math.sqrt(max(count * int(squares) - total * total, 0)) / count
 
 
 def _reduced(image):

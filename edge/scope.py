@@ -97,12 +97,14 @@ def thumbnail(pixels: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
 
     The block sums are whole numbers, exact in any order: summing rows first and then
     columns, in integers, gives the float32 mean over both axes bit for bit, in a third
-    of the time of numpy's reduction over two short axes.
+    of the time of numpy's reduction over two short axes. A block of at most 257 pixels
+    sums in 16 bits (257 x 255 < 2 ** 16), which halves the time again.
     """
     height, width = pixels.shape
     rows, cols = height // side, width // side
-    sums = pixels[:rows * side, :cols * side].reshape(side, rows, cols * side).sum(axis=1, dtype=np.int64)
-    sums = sums.reshape(side, side, cols).sum(axis=2)
+    dtype = np.uint16 if rows * cols * 255 < 2 ** 16 else np.int64
+    sums = pixels[:rows * side, :cols * side].reshape(side, rows, cols * side).sum(axis=1, dtype=dtype)
+    sums = sums.reshape(side, side, cols).sum(axis=2, dtype=dtype)
     return (sums.astype(np.float32) / np.float32(rows * cols)).reshape(-1) / np.float32(255)
 
 

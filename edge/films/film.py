@@ -60,9 +60,12 @@ def replicated_grey(rgb: Image.Image) -> Image.Image | None:
     A grey film stored as RGB (every training film is) has no colour to measure, and
     Pillow's RGB-to-L weights (19595, 38470, 7471 / 65536) sum to one, so its grey
     is the red channel itself: convert("L")'s very pixels, without the colour check's fit.
+    The channels are compared as Pillow's own planes (split, then bytes): a third of the
+    time of comparing numpy views across the channel axis.
     """
-    red = replicated_channel(np.asarray(rgb))
-    return None if red is None else Image.fromarray(red)
+    red, green, blue = rgb.split()
+    plane = red.tobytes()
+    return red if plane == green.tobytes() and plane == blue.tobytes() else None
 
 
 def replicated_channel(pixels: np.ndarray) -> np.ndarray | None:
