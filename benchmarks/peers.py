@@ -20,8 +20,10 @@ the shipped default model (``DEFAULT_MODEL``, whatever it names):
 - floor: the fastest decoder available for the kind (timed beforehand), ``INTER_AREA``,
   and nothing else: what any pipeline must at least spend.
 
-The pipelines take turns film by film (their order rotates each round), so a
-change in the machine's load falls on all of them alike. Medians and
+The pipelines take turns film by film, in a new random order each round (seeded), so a
+change in the machine's load falls on all of them alike. Each has an interpreter of its
+own, as it would in a user's program: pipelines sharing one, run one after another, find
+the model's weights still in the cache and are timed faster than they would run alone. Medians and
 interquartile ranges come from :func:`pneumo_edge.edge.bench.measure.summarize`,
 the code ``pneumo bench`` measures with. DICOM films are read by the peers with
 pydicom (Pillow cannot open them), and by OpenCV and the floor from the frame's
@@ -329,7 +331,9 @@ def measure(films: dict[str, list[Path]], runs: int, *, model_path: Path) -> dic
     """Time every pipeline on every kind, taking turns film by film; return the results per kind."""
     runtime = load_runtime()
     product = Classifier(Options(threads=1, allow_out_of_scope=True))  # adult films: timed, scope check included
-    int8, float32 = Model(model_path, runtime), Model(float_sibling(model_path), runtime)
+    product_pillow = Classifier(Options(threads=1, allow_out_of_scope=True))
+    float32 = Model(float_sibling(model_path), runtime)
+    example, plain, fastest = (Model(model_path, runtime) for _ in range(3))
     side = product.spec.size
     results = {}
     calls, chosen = {}, {}
@@ -337,9 +341,10 @@ def measure(films: dict[str, list[Path]], runs: int, *, model_path: Path) -> dic
         decoder, candidates = fastest_decoder(paths, side, repeats=3)
         chosen[kind] = {"decoder": decoder, "decode_ms_median": candidates}
         calls[kind] = {"product": lambda path: product.predict(path).probability,
-                       "product_pillow": pillow_only(product), "notebook": notebook(float32),
-                       "tflite_example": tflite_example(int8), "opencv": opencv(int8),
-                       "floor": floor(int8, decoders(side)[decoder])}
+                       "product_pillow": pillow_only(product_pillow), "notebook": notebook(float32),
+                       "tflite_example": tflite_example(example), "opencv": opencv(plain),
+                       "floor": floor(fastest, decoders(side)[decoder])}
+    shuffle = np.random.default_rng(0)
     samples = {kind: {name: [] for name in PIPELINES} for kind in films}
     probabilities = {kind: {name: [] for name in PIPELINES} for kind in films}
     for kind, paths in films.items():  # warm-up: every pipeline once on every film
@@ -349,7 +354,7 @@ def measure(films: dict[str, list[Path]], runs: int, *, model_path: Path) -> dic
     for round_ in range(runs):
         for kind, paths in films.items():
             path = paths[round_ % len(paths)]
-            order = PIPELINES[round_ % len(PIPELINES):] + PIPELINES[:round_ % len(PIPELINES)]
+            order = [PIPELINES[i] for i in shuffle.permutation(len(PIPELINES))]
             for name in order:
                 started = time.perf_counter()
                 probability = calls[kind][name](path)
@@ -378,7 +383,7 @@ def markdown(result: dict) -> str:
              f"Measured {result['created']} with:", "", "```", result["command"], "```", "",
              f"Model `{result['model']}` (notebook: `{Path(result['notebook_model']).name}`), "
              f"{result['runtime']}, 1 interpreter thread; {settings['runs']} timed calls per pipeline and "
-             f"kind, taking turns film by film. Machine: {result['machine'].get('cpu_model')}, "
+             f"kind, taking turns film by film in a random order, each pipeline with its own interpreter. Machine: {result['machine'].get('cpu_model')}, "
              f"{result['machine'].get('cores')} cores. Load average (1, 5, 15 min) before "
              f"{settings['load_average_before']}, after {settings['load_average_after']}.", "",
              "Median ms per film, end to end (path to probability), interquartile range in brackets:", "",
