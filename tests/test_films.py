@@ -13,7 +13,7 @@ from PIL import Image
 from pneumo_edge.edge.errors import FilmError
 from pneumo_edge.edge.films import Film, read_film
 from pneumo_edge.edge.preprocess import PreprocessSpec, to_tensor
-from pneumo_edge.edge.quality import check_film
+from pneumo_edge.edge.quality import check_film, grey_spread
 
 from dicom_files import make_dicom
 
@@ -434,3 +434,24 @@ def test_a_grey_film_stored_as_rgb_reads_as_pillow_s_grey_of_it_on_every_level()
     result = read_film(encode(rgb, "PNG"))
     assert np.array_equal(np.asarray(result.image), np.asarray(rgb.convert("L")))
     assert result.colour_spread == 0.0
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "BMP"])  # OpenCV's planes (with the [fast] extra) and Pillow's
+def test_an_rgb_film_with_one_coloured_pixel_is_not_taken_for_grey(fmt):
+    """One pixel whose channels differ sends the film down the colour path: Pillow's grey and a fit."""
+    levels = np.repeat(np.arange(256, dtype=np.uint8).reshape(16, 16)[..., np.newaxis], 3, axis=-1)
+    levels[15, 15] = (250, 10, 10)
+    rgb = Image.fromarray(levels)
+    result = read_film(encode(rgb, fmt))
+    assert np.array_equal(np.asarray(result.image), np.asarray(rgb.convert("L")))
+    assert result.colour_spread > 0.0
+
+
+def test_the_grey_spread_is_the_exact_standard_deviation():
+    rng = np.random.default_rng(3)
+    for pixels in (rng.integers(0, 256, (224, 224), dtype=np.uint8), np.full((64, 64), 7, np.uint8),
+                   np.tile(np.array([0, 255], np.uint8), (1024, 512)), rng.integers(118, 123, (5, 9), dtype=np.uint8)):
+        exact = float(np.std(pixels.astype(np.float64)))
+        assert grey_spread(pixels) == pytest.approx(exact, rel=1e-12, abs=1e-12)
+        assert grey_spread(pixels) == pytest.approx(float(pixels.astype(np.float32).std()), rel=1e-5, abs=1e-5)
+    assert grey_spread(np.full((3, 3), 9.5, np.float32)) == 0.0  # not uint8: numpy's float std
