@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adult-films", metavar="DIR", default=None,
                         help="adult chest films (PNG) to fit the int8 model's out-of-scope check with, e.g. "
                              "../shared/data/fullres (--check films measure it); without it, no scope check")
+    parser.add_argument("--scope-refusal", type=float, default=0.005, metavar="SHARE",
+                        help="share of validation films each part of the out-of-scope check (distance, "
+                             "discriminant) may refuse; sets its cut-offs (default 0.005)")
     parser.add_argument("--max-auc-drop", type=float, default=0.005,
                         help="fail when int8 AUC is more than this below float32 on validation or --check")
 

@@ -20,3 +20,4 @@ class ConvertConfig:
     calib_augment: bool = False  # calibrate on each film and one acquisition variant of it
     max_auc_drop: float = 0.005
     adult_films: str | Path | None = None  # adult chest films (PNG) to fit the out-of-scope check with
+    scope_refusal: float = 0.005  # share of validation films each part of the scope check may refuse

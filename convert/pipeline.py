@@ -131,6 +131,9 @@ def convert_run(config: ConvertConfig) -> dict:
 
     The run folder and the calibration films are checked before TensorFlow loads.
     """
+    if not 0 < config.scope_refusal < 0.5:
+        raise DataError(f"--scope-refusal is a share of validation films between 0 and 0.5, not "
+                        f"{config.scope_refusal}", code="bad_scope_refusal")
     model_path, run = load_run(Path(config.model))
     soup = [load_run(Path(other)) for other in config.soup or []]
     check_soup(model_path, run, soup)
@@ -194,7 +197,8 @@ def convert_run(config: ConvertConfig) -> dict:
         report["scope"] = None
     else:
         report["scope"] = add_scope(int8_path, feature_widths(model), (train_films, val_films),
-                                    fullres=Path(config.adult_films), seed=run["seed"], test_dev_films=check_films)
+                                    fullres=Path(config.adult_films), seed=run["seed"], test_dev_films=check_films,
+                                    refusal=config.scope_refusal)
     thresholds = {"float_threshold": report["files"]["float32"]["threshold"],
                   "int8_threshold": report["files"]["int8"]["threshold"]}
     report["parity"] = parity(y, scores["float32"], scores["int8"], **thresholds)

@@ -37,6 +37,14 @@ def test_a_missing_folder_is_one_line_without_tensorflow(args, says, tmp_path):
     assert done.stdout == "tensorflow not loaded\n"
 
 
+def test_convert_refuses_a_scope_refusal_share_out_of_range_before_tensorflow(tmp_path):
+    done = pneumo("convert", "/nonexistent", "--calib", str(tmp_path), "--out", str(tmp_path / "o"),
+                  "--scope-refusal", "0.7")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("pneumo convert: --scope-refusal is a share of validation films between 0 and 0.5")
+    assert done.stdout == "tensorflow not loaded\n"
+
+
 def test_train_on_an_unlabelled_folder_fails_before_tensorflow(tmp_path, fullres_dir):
     shutil.copy(sorted(fullres_dir.glob("*.png"))[0], tmp_path / "film.png")
     done = pneumo("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"))
