@@ -383,7 +383,8 @@ def markdown(result: dict) -> str:
              f"Measured {result['created']} with:", "", "```", result["command"], "```", "",
              f"Model `{result['model']}` (notebook: `{Path(result['notebook_model']).name}`), "
              f"{result['runtime']}, 1 interpreter thread; {settings['runs']} timed calls per pipeline and "
-             f"kind, taking turns film by film in a random order, each pipeline with its own interpreter. Machine: {result['machine'].get('cpu_model')}, "
+             "kind, taking turns film by film in a random order, each pipeline with its own interpreter. "
+             f"Machine: {result['machine'].get('cpu_model')}, "
              f"{result['machine'].get('cores')} cores. Load average (1, 5, 15 min) before "
              f"{settings['load_average_before']}, after {settings['load_average_after']}.", "",
              "Median ms per film, end to end (path to probability), interquartile range in brackets:", "",

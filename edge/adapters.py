@@ -30,20 +30,34 @@ def set_input(interpreter, tensor: np.ndarray) -> None:
     interpreter.set_tensor(detail["index"], quantize(tensor[np.newaxis], detail))
 
 
-def outputs_by_rank(interpreter, details: list[dict] | None = None) -> dict[str, np.ndarray]:
+def output_plan(details: list[dict]) -> list[tuple]:
+    """How to read each output, worked out once from the interpreter's output details: its
+    index, its name in :func:`outputs_by_rank`, and its dequantization (None for a float output)."""
+    plan = []
+    for detail in details:
+        shape = [int(v) for v in detail["shape"]]
+        size = int(np.prod(shape))
+        name = "probability" if size == 1 else "cam" if len(shape) == 4 else f"features_{size}"
+        scale, zero_point = detail["quantization"]
+        integer = np.issubdtype(detail["dtype"], np.integer)
+        plan.append((detail["index"], name, (np.float32(zero_point), np.float32(scale)) if integer else None))
+    return plan
+
+
+def outputs_by_rank(interpreter, plan: list[tuple] | None = None) -> dict[str, np.ndarray]:
     """Dequantized outputs, told apart by shape: ``probability`` (1 element), ``cam`` (the
     (1, h, w, 1) map) and, for the scope check, ``features_<width>`` (each (1, width) vector).
 
-    ``details``: the interpreter's output details, kept by a caller that reads outputs
-    film after film (fetching them costs more than reading the outputs).
+    ``plan``: :func:`output_plan` of the interpreter's outputs, kept by a caller that reads
+    outputs film after film (working it out costs more than reading the outputs). The values
+    are :func:`dequantize`'s, bit for bit.
     """
     result = {}
-    for detail in details or interpreter.get_output_details():
-        value = dequantize(interpreter.get_tensor(detail["index"]), detail)
-        if value.size == 1:
-            result["probability"] = value
-        elif value.ndim == 4:
-            result["cam"] = value
+    for index, name, quantization in plan or output_plan(interpreter.get_output_details()):
+        value = interpreter.get_tensor(index)
+        if quantization is None:
+            result[name] = value.astype(np.float32)
         else:
-            result[f"features_{value.size}"] = value
+            zero_point, scale = quantization
+            result[name] = (value.astype(np.float32) - zero_point) * scale
     return result

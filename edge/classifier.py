@@ -127,6 +127,7 @@ class Classifier:
         self._input_is_pixels = self._input_table.dtype == np.uint8 and np.array_equal(
             self._input_table, np.arange(256))
         self._outputs = self.interpreter.get_output_details()
+        self._output_plan = adapters.output_plan(self._outputs)
         self.load_ms = (time.perf_counter() - started) * 1000
 
     def _make_interpreter(self, options: Options):
@@ -164,7 +165,7 @@ class Classifier:
     def invoke(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
         adapters.set_input(self.interpreter, tensor)
         self.interpreter.invoke()
-        return adapters.outputs_by_rank(self.interpreter, self._outputs)
+        return adapters.outputs_by_rank(self.interpreter, self._output_plan)
 
     def input_tensor(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 model-size pixels to the interpreter's input, (1, H, W, C) in its dtype: one table
@@ -193,7 +194,7 @@ class Classifier:
         self.interpreter.set_tensor(self._input["index"], self.input_tensor(pixels))
         t1 = time.perf_counter()
         self.interpreter.invoke()
-        outputs = adapters.outputs_by_rank(self.interpreter, self._outputs)
+        outputs = adapters.outputs_by_rank(self.interpreter, self._output_plan)
         t2 = time.perf_counter()
         scope = early or (self.scope.decide(feature_blocks(outputs, pixels, self.scope.layout)) if self.scope
                           else NOT_CHECKED)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from pneumo_edge.edge.card import read_card
@@ -187,3 +188,19 @@ def test_the_fused_input_is_the_scaled_and_quantized_tensor_on_every_kind_of_fil
         detail = {"dtype": np.uint8, "quantization": (1 / 127.5 if scaling != "unit" else 1 / 255, 127)}
         assert np.array_equal(input_table(spec, detail)[levels], adapters.quantize(to_tensor(
             Image.fromarray(levels), PreprocessSpec(size=16, scaling=scaling))[..., 0], detail))
+
+
+def test_outputs_read_through_the_plan_are_the_dequantized_tensors_bit_for_bit(train_dir):
+    from pneumo_edge.edge import adapters
+
+    film = sorted((train_dir / "PNEUMONIA").glob("*.jpeg"))[0]
+    for model in shipped_models():
+        classifier = Classifier(Options(model=model, threads=1, allow_out_of_scope=True))
+        classifier.predict(film)
+        details = {d["index"]: d for d in classifier.interpreter.get_output_details()}
+        plan = adapters.output_plan(list(details.values()))
+        read = adapters.outputs_by_rank(classifier.interpreter, plan)
+        assert len(read) == len(details) and "probability" in read, model.name
+        for index, name, _ in plan:
+            expected = adapters.dequantize(classifier.interpreter.get_tensor(index), details[index])
+            assert read[name].dtype == np.float32 and np.array_equal(read[name], expected), (model.name, name)
