@@ -172,3 +172,14 @@ def test_compare_refuses_a_file_that_is_not_a_result(tmp_path, capsys):
     (tmp_path / "other.json").write_text('{"rows": []}')
     assert main(["bench", "--compare", str(tmp_path / "other.json")]) == 1
     assert "is not a pneumo bench result" in capsys.readouterr().err
+
+
+def test_the_default_says_how_it_compares_with_each_other_model(full_run):
+    result, out, stdout = full_run
+    cpu = {r["model"]: r for r in result["rows"] if r["kind"] == "tflite" and r["backend"] == "cpu"}
+    default, other = cpu["pneumo_efficientnet_lite0_int8"], cpu["pneumo_mobilenet_int8"]
+    ratio = f"{default['invoke_ms']['p50'] / other['invoke_ms']['p50']:.2f}x / " \
+            f"{default['end_to_end_ms']['p50'] / other['end_to_end_ms']['p50']:.2f}x"
+    line = next(line for line in stdout.splitlines() if line.startswith("the default pneumo_efficientnet_lite0_int8"))
+    assert "on cpu, 1 thread(s)" in line and f"pneumo_mobilenet_int8 {ratio}" in line
+    assert f"pneumo_mobilenet_int8 {ratio}" in (out / "bench.md").read_text()

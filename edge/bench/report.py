@@ -7,6 +7,9 @@ added and each row keeps the speed-up against its own machine's baseline.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..classifier import DEFAULT_MODEL
 from ..errors import PneumoError
 from .machine import machine_label
 
@@ -63,13 +66,35 @@ def not_measured(results: list[dict]) -> list[str]:
     return [f"{status}: {reason} ({', '.join(names)})" for (status, reason), names in reasons.items()]
 
 
+def against_default(results: list[dict]) -> list[str]:
+    """One line per device, backend and thread count where the shipped default was measured beside
+    other models: its time over each of theirs (p50, interpreter call and end to end), so that a
+    default slower than another model says by how much."""
+    default = Path(DEFAULT_MODEL).stem
+    lines = []
+    for result in results:
+        measured = [row for row in result["rows"] if row["kind"] == "tflite" and row["status"] == "ok"]
+        for mine in (row for row in measured if row["model"] == default):
+            alike = [row for row in measured if row["model"] != default
+                     and (row["backend"], row["threads"]) == (mine["backend"], mine["threads"])]
+            if not alike:
+                continue
+            ratios = ", ".join(f"{row['model']} {mine['invoke_ms']['p50'] / row['invoke_ms']['p50']:.2f}x / "
+                               f"{mine['end_to_end_ms']['p50'] / row['end_to_end_ms']['p50']:.2f}x" for row in alike)
+            device = f"{device_name(result)}, " if len(results) > 1 else ""
+            threads = "" if mine["threads"] is None else f", {mine['threads']} thread(s)"
+            lines.append(f"the default {default} on {device}{mine['backend']}{threads}, its time over each other "
+                         f"model's (interpreter call / end to end): {ratios}")
+    return lines
+
+
 def text_table(results: list[dict]) -> str:
     headers, lines = _table(results)
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *lines)]
     out = [f"{device_name(result)}: {machine_summary(result['machine'])}" for result in results]
     out += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
             for line in [headers, ["-" * w for w in widths], *lines]]
-    return "\n".join(out + not_measured(results)) + "\n"
+    return "\n".join(out + not_measured(results) + against_default(results)) + "\n"
 
 
 def machine_summary(machine: dict) -> str:
@@ -105,6 +130,9 @@ def markdown(results: list[dict]) -> str:
     notes = not_measured(results)
     if notes:
         out += ["", "Not measured:", ""] + [f"- {note}" for note in notes]
+    beside = against_default(results)
+    if beside:
+        out += ["", "The default beside the other models:", ""] + [f"- {line}" for line in beside]
     out += ["", "Where the end-to-end time goes (p50 per stage, ms):", ""] + stage_table(results)
     out += ["", "Columns: *load* is importing the interpreter runtime and loading the model in a fresh process; "
             "*1st inf* the first model call; *invoke* the model call alone after warm-up; *end-to-end* one film "
