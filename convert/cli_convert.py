@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"parity on {p['films']} {split} films: float32 AUC {p['float32_auc']:.4f}, int8 AUC "
               f"{p['int8_auc']:.4f}, decisions agree {p['decision_agreement']:.1%}, largest probability "
               f"difference {p['max_probability_difference']:.4f}")
-    if report["scope"]:
-        print(f"out-of-scope check (int8 model), refusal rates:\n{format_rates(report['scope']['refusal'])}")
+    for variant, scope in (report["scope"] or {}).items():
+        print(f"out-of-scope check ({variant} model), refusal rates:\n{format_rates(scope['refusal'])}")
     pre = report["edgetpu_preflight"]
     print(f"Edge TPU pre-flight: {'pass' if pre['ok'] else 'FAIL'}"
           + "".join(f"\n  - {problem}" for problem in pre["problems"]))

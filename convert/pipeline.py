@@ -196,9 +196,12 @@ def convert_run(config: ConvertConfig) -> dict:
         print("no adult films given (--adult-films): the models get no out-of-scope check", flush=True)
         report["scope"] = None
     else:
-        report["scope"] = add_scope(int8_path, feature_widths(model), (train_films, val_films),
-                                    fullres=Path(config.adult_films), seed=run["seed"], test_dev_films=check_films,
-                                    refusal=config.scope_refusal)
+        # Each file's check is fit on its own outputs: the float32 file's features are not the int8 file's.
+        report["scope"] = {variant: add_scope(out / f"{name}_{variant}.tflite", feature_widths(model),
+                                              (train_films, val_films), fullres=Path(config.adult_films),
+                                              seed=run["seed"], test_dev_films=check_films,
+                                              refusal=config.scope_refusal)
+                           for variant in variants}
     thresholds = {"float_threshold": report["files"]["float32"]["threshold"],
                   "int8_threshold": report["files"]["int8"]["threshold"]}
     report["parity"] = parity(y, scores["float32"], scores["int8"], **thresholds)

@@ -1,8 +1,8 @@
 """Fit the out-of-scope check for one converted model: the card's ``scope`` section.
 
-Runs inside ``pneumo convert``, on the features the converted model itself
-outputs through the edge runtime, so the statistics are those of the int8
-arithmetic the device runs. numpy only. What is fit on what:
+Runs inside ``pneumo convert``, once per converted file, on the features that
+file itself outputs through the edge runtime, so the statistics are those of the
+arithmetic the device runs (int8 or float32). numpy only. What is fit on what:
 
 - PCA statistics per feature block (distance check): training films only.
 - The multinomial discriminant: training films against named negatives (all the
