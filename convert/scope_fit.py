@@ -152,12 +152,13 @@ def fit_scope(classifier, layout: dict[str, int], films: tuple[list, list], *, f
     val = [val_films[i] for i in sorted(rng.permutation(len(val_films))[:MAX_VAL])]
     train_in, val_in = _read(train, spec), _read(val, spec)
     copies = [train_in[i] for i in rng.permutation(len(train_in))[:COPIES * 2]]
+    half = len(copies) // 2  # COPIES each, or half each of a run with fewer training films
     adult = scope_sets.adult_films(fullres)
     non_chest = scope_sets.non_chest_films()
     negatives = {  # kind -> (group, film) pairs; a group is held out whole in cross-validation
         "adult": [(g, f) for g, film in adult for f in [film, *scope_sets.augmented(film, AUGMENTS, rng)]],
-        "inverted": [("inverted", scope_sets.inverted(f)) for f in copies[:COPIES]],
-        "rotated": [("rotated", scope_sets.rotated(f, 1 + i % 3)) for i, f in enumerate(copies[COPIES:])],
+        "inverted": [("inverted", scope_sets.inverted(f)) for f in copies[:half]],
+        "rotated": [("rotated", scope_sets.rotated(f, 1 + i % 3)) for i, f in enumerate(copies[half:])],
         "non_chest": [(g, f) for g, film in non_chest for f in [film, *scope_sets.augmented(film, AUGMENTS, rng)]],
     }
     print(f"scope check: features of {len(train_in)} training, {len(val_in)} validation and "

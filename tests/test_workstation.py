@@ -65,8 +65,9 @@ def test_convert_writes_float_and_int8_with_cards_and_parity(runs, arch, train_d
                                                            fullres_dir):
     out = tmp_path / "models"
     check = ["--check", str(shared_data / "chest_xray" / "test_dev")] if arch == "efficientnet_lite0" else []
+    scope = ["--adult-films", str(fullres_dir)] if arch == "shallow" else []  # the quickest to fit twice
     code = main(["convert", str(runs[arch]), "--calib", str(train_dir), "--out", str(out), "--calib-count", "300",
-                 *check])
+                 *check, *scope])
     report = json.loads((out / f"pneumo_{arch}_convert_report.json").read_text())
     parity = report["parity"]
     drops = [parity["auc_drop"], *([report["check_parity"]["auc_drop"]] if check else [])]
@@ -75,6 +76,11 @@ def test_convert_writes_float_and_int8_with_cards_and_parity(runs, arch, train_d
         assert report["check_parity"]["films"] == 306
         assert read_card(out / f"pneumo_{arch}_int8.tflite")["outside_training"]["n"] == 306
     assert 0 <= parity["max_probability_difference"] <= 1 and parity["films"] > 50
+    if scope:  # each file's own check, fit on its own outputs
+        assert set(report["scope"]) == {"float32", "int8"}
+        assert all(fitted["refusal"]["validation (in scope)"]["films"] > 0 for fitted in report["scope"].values())
+    else:
+        assert report["scope"] is None
     for variant in ("float32", "int8"):
         model = out / f"pneumo_{arch}_{variant}.tflite"
         card = read_card(model)
@@ -82,7 +88,8 @@ def test_convert_writes_float_and_int8_with_cards_and_parity(runs, arch, train_d
         assert card["preprocess"]["size"] == SIZES[arch]
         assert "pediatric" in " ".join(card["limitations"]) and "not a diagnosis" in card["intended_use"]
         assert 0 < card["threshold"] < 1 and "roc_auc" in card["validation"]
-        classifier = Classifier(Options(model=model))
+        assert ("scope" in card) == bool(scope)
+        classifier = Classifier(Options(model=model, allow_out_of_scope=True))  # an adult film is predicted below
         details = classifier.interpreter.get_input_details()[0]
         assert list(details["shape"]) == [1, card["input"]["size"], card["input"]["size"], card["input"]["channels"]]
         assert list(details["shape_signature"]) == list(details["shape"]), "shapes must be static"
