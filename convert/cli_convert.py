@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labelled films from outside the training split (e.g. chest_xray/test_dev): scored "
                              "with every variant for the parity report and the card; never fit or tuned on")
     parser.add_argument("--adult-films", metavar="DIR", default=None,
-                        help="adult chest films (PNG) to fit the int8 model's out-of-scope check with, e.g. "
+                        help="adult chest films (PNG) to fit each converted file's out-of-scope check with, e.g. "
                              "../shared/data/fullres (--check films measure it); without it, no scope check")
     parser.add_argument("--scope-refusal", type=float, default=0.005, metavar="SHARE",
                         help="share of validation films each part of the out-of-scope check (distance, "
