@@ -71,6 +71,8 @@ def decode_path(row: dict) -> str:
 
 def one_line(text: str) -> str:
     """Printable text on one line: control characters (newlines too) and lone surrogates become U+FFFD."""
+    if text.isprintable():  # nearly every field: nothing to replace (a lone surrogate is not printable)
+        return text
     text = text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
