@@ -126,8 +126,7 @@ class Classifier:
         # zero point 127: the default's) takes the pixels as they are: no lookup to make.
         self._input_is_pixels = self._input_table.dtype == np.uint8 and np.array_equal(
             self._input_table, np.arange(256))
-        self._outputs = self.interpreter.get_output_details()
-        self._output_plan = adapters.output_plan(self._outputs)
+        self._output_plan = adapters.output_plan(self.interpreter.get_output_details())
         self.load_ms = (time.perf_counter() - started) * 1000
 
     def _make_interpreter(self, options: Options):
@@ -147,7 +146,7 @@ class Classifier:
     def has_heatmap(self) -> bool:
         """Whether the model has a class activation map output (the one of rank 4; the scope
         check's feature outputs are vectors)."""
-        return any(len(detail["shape"]) == 4 for detail in self._outputs)
+        return any(name == "cam" for _, name, _ in self._output_plan)
 
     def describe(self) -> dict:
         return {"model": self.id, "model_path": str(self.model_path), "backend": self.backend,

@@ -68,18 +68,6 @@ def replicated_grey(rgb: Image.Image) -> Image.Image | None:
     return red if plane == green.tobytes() and plane == blue.tobytes() else None
 
 
-def replicated_channel(pixels: np.ndarray) -> np.ndarray | None:
-    """The one channel of (h, w, 3) pixels whose channels are all equal (contiguous), else None.
-    The first row is compared first, so a colour film costs almost nothing here."""
-    first = pixels[0]
-    if not (np.array_equal(first[:, 0], first[:, 1]) and np.array_equal(first[:, 0], first[:, 2])):
-        return None
-    red = pixels[..., 0]
-    if not (np.array_equal(red, pixels[..., 1]) and np.array_equal(red, pixels[..., 2])):
-        return None
-    return np.ascontiguousarray(red)
-
-
 def high_depth_to_grey(pixels: np.ndarray) -> Image.Image:
     """Stretch a 12/16-bit or float film linearly from its darkest to its brightest pixel.
 

@@ -12,7 +12,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..errors import FilmError
 from . import opencv
-from .film import MAX_PIXELS, Film, high_depth_to_grey, replicated_channel, to_grey
+from .film import MAX_PIXELS, Film, high_depth_to_grey, replicated_grey, to_grey
 from .limits import check_decoded_bytes
 
 # Truncated files are errors, not half-grey films.
@@ -75,8 +75,9 @@ def _decode(data: bytes, min_size: int | None) -> tuple[Image.Image, tuple[int, 
         if pixels is not None:
             # A grey film stored as RGB becomes its grey here, as to_grey would make it: the box
             # reduction and the turn give the same pixels on one channel as on three.
-            grey = replicated_channel(pixels) if pixels.ndim == 3 else None
-            image = Image.fromarray(pixels if grey is None else grey)  # 2-D: L, (h, w, 3): RGB
+            image = Image.fromarray(pixels)  # 2-D: L, (h, w, 3): RGB
+            grey = replicated_grey(image) if pixels.ndim == 3 else None
+            image = image if grey is None else grey
         if min_size:
             image = _reduce(image, max(REDUCED_SIDE, 4 * min_size))
     upright = _upright(image, orientation)
