@@ -263,6 +263,20 @@ def opencv(model: Model) -> Callable[[Path], float]:
     return run
 
 
+#: The product's own timings (``Prediction.timings_ms``) and what each holds.
+STAGES = {"decode": "read and decode", "preprocess": "quality gate, resize, input tensor",
+          "invoke": "interpreter call and outputs", "scope": "scope check", "total": "total"}
+
+
+def staged(product: Classifier, kept: list[dict]) -> Callable[[Path], float]:
+    """The product's call, keeping each call's own stage timings in ``kept``."""
+    def run(path: Path) -> float:
+        prediction = product.predict(path)
+        kept.append(prediction.timings_ms)
+        return prediction.probability
+    return run
+
+
 def pillow_only(product: Classifier) -> Callable[[Path], float]:
     """The product as installed without the ``[fast]`` extra: OpenCV's decode path turned off for the call."""
     fast = opencv_decoders.decode
@@ -336,11 +350,11 @@ def measure(films: dict[str, list[Path]], runs: int, *, model_path: Path) -> dic
     example, plain, fastest = (Model(model_path, runtime) for _ in range(3))
     side = product.spec.size
     results = {}
-    calls, chosen = {}, {}
+    calls, chosen, stages = {}, {}, {}
     for kind, paths in films.items():
         decoder, candidates = fastest_decoder(paths, side, repeats=3)
         chosen[kind] = {"decoder": decoder, "decode_ms_median": candidates}
-        calls[kind] = {"product": lambda path: product.predict(path).probability,
+        calls[kind] = {"product": staged(product, stages.setdefault(kind, [])),
                        "product_pillow": pillow_only(product_pillow), "notebook": notebook(float32),
                        "tflite_example": tflite_example(example), "opencv": opencv(plain),
                        "floor": floor(fastest, decoders(side)[decoder])}
@@ -369,6 +383,8 @@ def measure(films: dict[str, list[Path]], runs: int, *, model_path: Path) -> dic
             "product_over_floor": round(stats["product"]["p50"] / stats["floor"]["p50"], 3),
             "product_over_opencv": round(stats["product"]["p50"] / stats["opencv"]["p50"], 3),
             "pillow_only_over_product": round(stats["product_pillow"]["p50"] / stats["product"]["p50"], 3),
+            "product_stages_ms_median": {  # the timed calls only: the warm-up's come first
+                stage: round(float(np.median([t[stage] for t in stages[kind][-runs:]])), 3) for stage in STAGES},
             "largest_probability_difference_from_product": {
                 name: round(float(np.abs(np.asarray(probabilities[kind][name]) - product_p).max()), 4)
                 for name in PIPELINES if name != "product"}}
@@ -401,6 +417,13 @@ def markdown(result: dict) -> str:
               + ", ".join(f"{kind['label']} {kind['pillow_only_over_product']:.2f}x"
                           for kind in result["kinds"].values())
               + "."]
+    lines += ["", "Where the product's time goes (median ms of its own timings in the same calls; OpenCV's "
+              "whole pipeline for comparison: the product's decode and interpreter call alone are about "
+              "OpenCV's total, the rest is the checks OpenCV's pipeline does not make):", "",
+              "| film | " + " | ".join(STAGES.values()) + " | OpenCV total |",
+              "|---|" + "---|" * (len(STAGES) + 1)]
+    lines += [f"| {kind['label']} | " + " | ".join(f"{kind['product_stages_ms_median'][stage]:.2f}" for stage in STAGES)
+              + f" | {kind['ms']['opencv']['p50']:.2f} |" for kind in result["kinds"].values()]
     lines += ["", "The floor's decoder per kind (median decode-only ms of each candidate, measured first):", ""]
     lines += [f"- {kind['label']}: {kind['floor_decoder']['decoder']} "
               f"({', '.join(f'{k} {v:.2f}' for k, v in kind['floor_decoder']['decode_ms_median'].items())})"
