@@ -36,11 +36,6 @@ def read_dataset(data: bytes):
     import pydicom
     from pydicom.filereader import _read_file_meta_info, read_preamble
 
-    if _DEFLATED.encode("ascii") not in data:
-        # The deflated syntax is named, uncompressed, in the file meta: a file without its UID's
-        # bytes anywhere is not deflated, and is parsed once (a search of its bytes costs a
-        # sixth of a separate parse of the file meta).
-        return pydicom.dcmread(io.BytesIO(data), force=True)
     stream = io.BytesIO(data)
     read_preamble(stream, force=True)
     meta = _read_file_meta_info(stream)
