@@ -106,10 +106,10 @@ def _film(dataset, truncated: bool, min_size: int | None) -> Film:
     if not decoder.is_available:
         raise FilmError(f"no decoder installed for {syntax.name}; install one of: "
                         + "; ".join(decoder.missing_dependencies), code="dicom_codec")
-    check_pixels(dataset, next(name for name in _PIXEL_ELEMENTS if name in dataset))
+    frame = check_pixels(dataset, next(name for name in _PIXEL_ELEMENTS if name in dataset))
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     original_mode = f"DICOM {photometric}"
-    reduced = _reduced_jpeg_frame(dataset, syntax, photometric, min_size) if min_size else None
+    reduced = _reduced_jpeg_frame(dataset, frame, syntax, photometric, min_size) if min_size else None
     if reduced is not None:
         return _grey_film(reduced, dataset, photometric, original_mode=original_mode)
     try:
@@ -129,7 +129,7 @@ def _grey_film(pixels: np.ndarray, dataset, photometric: str, *, original_mode: 
     return Film(Image.fromarray(grey, mode="L"), size, original_mode, "DICOM", tags=_tags(dataset))
 
 
-def _reduced_jpeg_frame(dataset, syntax, photometric: str, min_size: int) -> np.ndarray | None:
+def _reduced_jpeg_frame(dataset, frame: bytes | None, syntax, photometric: str, min_size: int) -> np.ndarray | None:
     """A grey 8-bit JPEG Baseline frame decoded as the raster reader decodes a ``.jpg`` for a model
     (draft mode, box reduction): the pixels, or None for a frame this does not apply to.
 
@@ -137,16 +137,16 @@ def _reduced_jpeg_frame(dataset, syntax, photometric: str, min_size: int) -> np.
     and a 1024 px frame decodes at 256 px, several times faster. The display transform
     (modality LUT, window, MONOCHROME1) is applied to the reduced pixels.
     """
-    from pydicom.encaps import generate_frames
     from pydicom.uid import JPEGBaseline8Bit
 
     from .raster import open_image
 
     grey_8_bit = (int(dataset.get("SamplesPerPixel", 1) or 1) == 1 and int(dataset.get("BitsAllocated", 0)) == 8
                   and int(dataset.get("PixelRepresentation", 0) or 0) == 0)
-    if syntax != JPEGBaseline8Bit or not grey_8_bit or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+    if (frame is None or syntax != JPEGBaseline8Bit or not grey_8_bit
+            or photometric not in ("MONOCHROME1", "MONOCHROME2")):
         return None
-    image = open_image(next(generate_frames(dataset.PixelData, number_of_frames=1)), min_size)
+    image = open_image(frame, min_size)
     return np.asarray(image) if image.mode == "L" else None
 
 

@@ -26,9 +26,26 @@ HEADER_ALLOWANCE = 16 * 1024 * 1024
 #: Bytes inflated per step.
 INFLATE_PIECE = 4 * 1024 * 1024
 
-_DEFLATED = "1.2.840.10008.1.2.1.99"
 #: Float pixels count 8 bytes a sample: pydicom's rescale and window work on float64 copies.
 _BYTES_PER_ELEMENT = {"FloatPixelData": 8, "DoubleFloatPixelData": 8}
+
+
+class _WholeRest(Exception):
+    """pydicom asked for the rest of the file in one read."""
+
+
+class _CappedStream(io.BytesIO):
+    """The file as pydicom reads it, refusing a read of the rest of the file in one call.
+
+    pydicom makes that call only to inflate a deflated dataset, and inflates without a
+    cap: refusing it lets every other file be parsed once, and sends a deflated one
+    to :func:`_inflate`, whose inflation is capped.
+    """
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            raise _WholeRest
+        return super().read(size)
 
 
 def read_dataset(data: bytes):
@@ -36,11 +53,13 @@ def read_dataset(data: bytes):
     import pydicom
     from pydicom.filereader import _read_file_meta_info, read_preamble
 
+    try:
+        return pydicom.dcmread(_CappedStream(data), force=True)
+    except _WholeRest:
+        pass
     stream = io.BytesIO(data)
     read_preamble(stream, force=True)
     meta = _read_file_meta_info(stream)
-    if meta.get("TransferSyntaxUID") != _DEFLATED:
-        return pydicom.dcmread(io.BytesIO(data), force=True)
     dataset = pydicom.dcmread(io.BytesIO(_inflate(stream.read())), force=True)
     dataset.file_meta = meta  # the pixels are native once inflated; the syntax still names the file
     return dataset
@@ -68,9 +87,13 @@ def _inflate(deflated: bytes) -> bytes:
     return b"".join(pieces)
 
 
-def check_pixels(dataset, element: str) -> None:
+def check_pixels(dataset, element: str) -> bytes | None:
     """Refuse, from the header, pixel data over the decode limit, multi-frame films and
-    encapsulated frames whose own size disagrees with the header."""
+    encapsulated frames whose own size disagrees with the header.
+
+    Returns the encapsulated frame it checked (None for native pixels), so that the
+    pixel data is split into its frame once.
+    """
     rows, columns = int(dataset.Rows), int(dataset.Columns)
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     samples = int(dataset.get("SamplesPerPixel", 1) or 1)
@@ -86,10 +109,11 @@ def check_pixels(dataset, element: str) -> None:
                         "export the frame to be read as its own file", code="dicom_multiframe")
     syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
     if element == "PixelData" and syntax is not None and syntax.is_encapsulated:
-        _check_frame(dataset, syntax, rows, columns)
+        return _checked_frame(dataset, syntax, rows, columns)
+    return None
 
 
-def _check_frame(dataset, syntax, rows: int, columns: int) -> None:
+def _checked_frame(dataset, syntax, rows: int, columns: int) -> bytes:
     from pydicom.encaps import generate_frames
 
     try:
@@ -97,12 +121,11 @@ def _check_frame(dataset, syntax, rows: int, columns: int) -> None:
     except Exception as exc:
         raise FilmError(f"the encapsulated DICOM pixel data cannot be split into frames: {exc}",
                         code="dicom_corrupt") from None
-    size = codestream_size(frame)
-    if size is None:
-        return  # RLE, or a codec whose header is not parsed here: its decoder sizes by the header
-    if size != (columns, rows):
+    size = codestream_size(frame)  # None: RLE, or a codec whose decoder sizes by the header
+    if size is not None and size != (columns, rows):
         raise FilmError(f"the {syntax.name} frame is {size[0]} x {size[1]}, but the DICOM header says "
                         f"{columns} x {rows}: refused before decoding", code="dicom_frame_size")
+    return frame
 
 
 def codestream_size(frame: bytes) -> tuple[int, int] | None:
