@@ -34,7 +34,7 @@ class _WholeRest(Exception):
     """pydicom asked for the rest of the file in one read."""
 
 
-class _CappedStream(io.BytesIO):
+class _PartialReadsOnly(io.BytesIO):
     """The file as pydicom reads it, refusing a read of the rest of the file in one call.
 
     pydicom makes that call only to inflate a deflated dataset, and inflates without a
@@ -54,8 +54,8 @@ def read_dataset(data: bytes):
     from pydicom.filereader import _read_file_meta_info, read_preamble
 
     try:
-        return pydicom.dcmread(_CappedStream(data), force=True)
-    except _WholeRest:
+        return pydicom.dcmread(_PartialReadsOnly(data), force=True)
+    except _WholeRest:  # a deflated dataset: inflated here, with a cap
         pass
     stream = io.BytesIO(data)
     read_preamble(stream, force=True)
